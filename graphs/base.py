@@ -1,0 +1,413 @@
+"""The Runnable base class: the API users compose with, on top of the actor runtime.
+
+A runnable is either a *leaf* — it implements exactly one of three hooks, and becomes one actor
+per run — or a *composite* that wires its children's actors together (``_wire``):
+
+- ``_atransform(chunks, ctx)``: an async generator from the input stream to the output stream
+  (parsers, passthrough, generator functions);
+- ``_astream(input, ctx)``: an async generator over the whole input (chat models);
+- ``_ainvoke(input, ctx)``: one output for the whole input (prompts, retrievers, functions).
+
+``ctx`` is the node's :class:`~runtime.scope.RunScope` (``ctx.run_id``, ``ctx.name``,
+``ctx.config``). Every public method (``invoke``, ``stream``, ``astream``, ``batch`` …) is
+built on :meth:`Runnable._launch`, which starts one supervised run.
+
+>>> from graphs import RunnableLambda
+>>> (RunnableLambda(lambda x: x + 1) | (lambda x: x * 2)).invoke(3)
+8
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import trio
+
+from graphs.config import RunnableConfig, ensure_config
+from graphs.slots import Slot
+from runtime.actors import invoke_actor, stream_actor, transform_actor
+from runtime.bridge import run_sync
+from runtime.bus import EventBus
+from runtime.chunks import DELTA, SNAPSHOT, Accumulator
+from runtime.edges import DEFAULT_BOUND, Emitter, Outlet
+from runtime.scope import MISSING, RunScope, RunState, current_scope
+from runtime.streams import AsyncRunStream, SyncRunStream
+from runtime.supervisor import RunHandle, Wiring, launch_run
+
+if TYPE_CHECKING:
+    from graphs.graph import DrawableGraph
+
+__all__ = ["Runnable", "coerce_to_runnable"]
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+class Runnable(Generic[In, Out]):
+    """Base class of everything that runs: components, functions and compositions.
+
+    Subclasses set ``kind`` (the event family: chain, chat_model, prompt, parser, retriever,
+    tool) and implement one hook (see the module docstring), or ``_wire`` for composites.
+    """
+
+    kind: ClassVar[str] = "chain"
+    #: True when the output stream carries snapshots (each replaces the last), not deltas.
+    emits_snapshots: ClassVar[bool] = False
+    name: str | None = None
+
+    # -- identity ------------------------------------------------------------------------------
+
+    def get_name(self) -> str:
+        """The run name used in events: an explicit ``name``, else the class name."""
+        return self.name or type(self).__name__
+
+    def output_mode(self, input_mode: str) -> str:
+        """Whether the output stream carries deltas or snapshots, given the input's."""
+        return SNAPSHOT if self.emits_snapshots else DELTA
+
+    def _finalize(self, value: Any) -> Any:
+        """Turn the added-up output stream into what ``invoke`` returns."""
+        return value
+
+    def _node_metadata(self) -> dict[str, Any] | None:
+        return None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()" if self.name is None else f"{type(self).__name__}(name={self.name!r})"
+
+    # -- wiring --------------------------------------------------------------------------------
+
+    def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
+        """Place this runnable's actors; return the outlet its input must be sent to."""
+        cls = type(self)
+        scope = slot.make_scope(
+            w, self, output_mode=self.output_mode(input_mode), metadata=self._node_metadata()
+        )
+        send, recv = w.edge()
+        outlet = Emitter.open(out.tapped(scope))
+        if cls._atransform is not Runnable._atransform:
+            w.actor(transform_actor, _bind_ctx(self._atransform, scope), scope, recv, outlet,
+                    input_mode)
+        elif cls._astream is not Runnable._astream:
+            w.actor(stream_actor, _bind_ctx(self._astream, scope), scope, recv, outlet, input_mode)
+        elif cls._ainvoke is not Runnable._ainvoke:
+            w.actor(invoke_actor, _bind_ctx(self._ainvoke, scope), scope, recv, outlet, input_mode)
+        else:
+            raise TypeError(
+                f"{cls.__name__} must implement one of _atransform, _astream, _ainvoke or _wire"
+            )
+        return Outlet.to(send)
+
+    def _atransform(self, chunks: AsyncIterator[In], ctx: RunScope) -> AsyncGenerator[Out, None]:
+        raise NotImplementedError
+
+    def _astream(self, input: In, ctx: RunScope) -> AsyncGenerator[Out, None]:
+        raise NotImplementedError
+
+    async def _ainvoke(self, input: In, ctx: RunScope) -> Out:
+        raise NotImplementedError
+
+    # -- running -------------------------------------------------------------------------------
+
+    def _launch(
+        self,
+        inputs: Iterable[Any] | AsyncIterator[Any],
+        config: Mapping[str, Any] | None,
+        *,
+        start_input: Any = MISSING,
+        buses: tuple[EventBus, ...] = (),
+        sink: bool = True,
+        attempt: int = 1,
+    ) -> RunHandle:
+        """Start one supervised run of this runnable (inside trio) and return its handle.
+
+        Called from inside another run's code, the new run becomes a child of that run: it
+        shares its event buses and ``seq`` counter and inherits its tags and metadata.
+        """
+        cfg = ensure_config(config)
+        parent = current_scope()
+        if parent is not None:
+            state = parent.state
+            slot = Slot(state=state, parent=parent, is_root=True, config=cfg)
+            bound = cfg.get("bound", parent.config.get("bound", DEFAULT_BOUND))
+        else:
+            state = RunState(buses, attempt=attempt)
+            slot = Slot(state=state, is_root=True, config=cfg)
+            bound = cfg.get("bound", DEFAULT_BOUND)
+
+        def wire(w: Wiring, outlet: Outlet) -> Outlet:
+            return self._wire(w, outlet, slot, DELTA)
+
+        wire.__qualname__ = self.get_name()
+        return launch_run(wire, inputs, state=state, bound=bound, sink=sink,
+                          start_input=start_input)
+
+    def astream(
+        self, input: In, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncRunStream[Out]:
+        """Stream the output chunks of one run, inside trio.
+
+        Leaving the ``async for`` early (break, exception, cancellation) cancels the run:
+        every actor stops and upstream generators' ``finally`` blocks run.
+
+        Example::
+
+            async for token in chain.astream({"topic": "parrot"}):
+                print(token, end="", flush=True)
+        """
+        return AsyncRunStream(lambda: self._launch([input], config, start_input=input))
+
+    def atransform(
+        self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncRunStream[Out]:
+        """Stream the output of one run whose input is itself a stream of chunks."""
+        return AsyncRunStream(lambda: self._launch(inputs, config))
+
+    async def ainvoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
+        """Run once and return the whole output (the chunks added up).
+
+        Example::
+
+            joke = await chain.ainvoke({"topic": "parrot"})
+        """
+        handle = self._launch([input], config, start_input=input)
+        acc = Accumulator(self.output_mode(DELTA))
+        try:
+            async for chunk in handle.chunks():
+                acc.add(chunk)
+        finally:
+            await handle.aclose()
+        return self._finalize(acc.value)  # type: ignore[no-any-return]
+
+    def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
+        """Run once from synchronous code and return the whole output.
+
+        >>> from graphs import RunnableLambda
+        >>> RunnableLambda(str.upper).invoke("hi")
+        'HI'
+        """
+        return run_sync(self.ainvoke, input, config, method=f"{self.get_name()}.invoke()")
+
+    def stream(
+        self, input: In, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Out]:
+        """Stream from synchronous code (any thread). Closing or dropping the iterator early
+        cancels the run."""
+        return SyncRunStream(lambda: self._launch([input], config, start_input=input))
+
+    def transform(
+        self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Iterator[Out]:
+        """Synchronous :meth:`atransform` over an iterable of input chunks."""
+        return SyncRunStream(lambda: self._launch(iter(inputs), config))
+
+    async def abatch(
+        self,
+        inputs: list[In],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> list[Out | BaseException]:
+        """Run every input concurrently (at most ``max_concurrency`` at once); keep order.
+
+        Args:
+            config: one config for all inputs, or a list with one per input.
+            return_exceptions: put each failure in its place instead of raising the first.
+            max_concurrency: also read from ``config["max_concurrency"]``.
+        """
+        configs = _batch_configs(config, len(inputs))
+        limit = max_concurrency or (configs[0].get("max_concurrency") if configs else None)
+        limiter = trio.CapacityLimiter(limit) if limit else None
+        results: list[Any] = [None] * len(inputs)
+
+        async def one(i: int) -> None:
+            if limiter is not None:
+                async with limiter:
+                    results[i] = await self._one(inputs[i], configs[i], return_exceptions)
+            else:
+                results[i] = await self._one(inputs[i], configs[i], return_exceptions)
+
+        try:
+            async with trio.open_nursery() as nursery:
+                for i in range(len(inputs)):
+                    nursery.start_soon(one, i)
+        except BaseExceptionGroup as group:
+            from runtime.supervisor import sole_error
+
+            error = sole_error(group)
+            if error is None:
+                raise
+            raise error from None
+        return results
+
+    async def _one(self, input: Any, config: RunnableConfig, return_exceptions: bool) -> Any:
+        if not return_exceptions:
+            return await self.ainvoke(input, config)
+        try:
+            return await self.ainvoke(input, config)
+        except Exception as error:  # noqa: BLE001 - returned in place, as asked
+            return error
+
+    def batch(
+        self,
+        inputs: list[In],
+        config: RunnableConfig | list[RunnableConfig] | None = None,
+        *,
+        return_exceptions: bool = False,
+        max_concurrency: int | None = None,
+        **kwargs: Any,
+    ) -> list[Out | BaseException]:
+        """Synchronous :meth:`abatch`.
+
+        >>> from graphs import RunnableLambda
+        >>> RunnableLambda(lambda x: x * 10).batch([1, 2, 3], max_concurrency=2)
+        [10, 20, 30]
+        """
+        return run_sync(
+            lambda: self.abatch(inputs, config, return_exceptions=return_exceptions,
+                                max_concurrency=max_concurrency),
+            method=f"{self.get_name()}.batch()",
+        )
+
+    # -- composition ---------------------------------------------------------------------------
+
+    def __or__(self, other: Any) -> Runnable[In, Any]:
+        from graphs.sequence import RunnableSequence
+
+        return RunnableSequence(self, coerce_to_runnable(other))
+
+    def __ror__(self, other: Any) -> Runnable[Any, Out]:
+        from graphs.sequence import RunnableSequence
+
+        return RunnableSequence(coerce_to_runnable(other), self)
+
+    def pipe(self, *others: Any, name: str | None = None) -> Runnable[In, Any]:
+        from graphs.sequence import RunnableSequence
+
+        return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
+
+    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Runnable[In, Out]:
+        """Bind config: ``run_name`` names this run; ``tags`` and ``metadata`` reach every
+        child run; ``max_concurrency`` bounds parallel branches and batches.
+
+        >>> from graphs import RunnableLambda
+        >>> RunnableLambda(len).with_config(run_name="Docs").get_name()
+        'Docs'
+        """
+        from graphs.binding import RunnableBinding
+
+        return RunnableBinding(self, ensure_config({**(config or {}), **kwargs}))
+
+    def with_retry(
+        self,
+        *,
+        stop_after_attempt: int = 3,
+        retry_if_exception_type: tuple[type[BaseException], ...] = (Exception,),
+        wait_exponential_jitter: bool = True,
+        initial_wait: float = 1.0,
+        max_wait: float = 10.0,
+    ) -> Runnable[In, Out]:
+        """Retry failed runs; a stream is retried only before its first chunk.
+
+        ``invoke`` retries the whole run; ``stream``/``astream`` retry while nothing has been
+        emitted yet (after that a retry would duplicate output, so the error propagates).
+        """
+        from graphs.retry import RunnableRetry
+
+        return RunnableRetry(
+            self, stop_after_attempt=stop_after_attempt,
+            retry_if_exception_type=retry_if_exception_type,
+            wait_exponential_jitter=wait_exponential_jitter, initial_wait=initial_wait,
+            max_wait=max_wait,
+        )
+
+    def with_fallbacks(
+        self,
+        fallbacks: list[Runnable[In, Out]],
+        *,
+        exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
+    ) -> Runnable[In, Out]:
+        """Try ``fallbacks`` in order when this fails before emitting its first chunk."""
+        from graphs.retry import RunnableWithFallbacks
+
+        return RunnableWithFallbacks(self, [coerce_to_runnable(f) for f in fallbacks],
+                                     exceptions_to_handle=exceptions_to_handle)
+
+    def assign(self, **mapping: Any) -> Runnable[In, dict[str, Any]]:
+        """``self | RunnablePassthrough.assign(**mapping)``."""
+        from graphs.passthrough import RunnableAssign
+
+        return self | RunnableAssign(mapping)
+
+    def pick(self, keys: str | list[str]) -> Runnable[In, Any]:
+        """``self | RunnablePick(keys)``: keep one key (its value) or several (a dict)."""
+        from graphs.passthrough import RunnablePick
+
+        return self | RunnablePick(keys)
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    def get_graph(self) -> DrawableGraph:
+        """This runnable as a drawable graph of its components."""
+        from graphs.draw import DrawableGraph
+
+        return DrawableGraph.single(self.get_name())
+
+    def draw_ascii(self) -> str:
+        """A text drawing of the graph (boxes and arrows)."""
+        return self.get_graph().draw_ascii()
+
+    def draw_mermaid(self) -> str:
+        """A Mermaid flowchart of the graph."""
+        return self.get_graph().draw_mermaid()
+
+
+def _bind_ctx(method: Callable[[Any, RunScope], Any], scope: RunScope) -> Callable[[Any], Any]:
+    def bound(value: Any) -> Any:
+        return method(value, scope)
+
+    return bound
+
+
+def _batch_configs(config: Any, n: int) -> list[RunnableConfig]:
+    if isinstance(config, list):
+        if len(config) != n:
+            raise ValueError(
+                f"batch got {len(config)} configs for {n} inputs; pass one config or one per input"
+            )
+        return [ensure_config(c) for c in config]
+    one = ensure_config(config)
+    return [one] * n
+
+
+def coerce_to_runnable(thing: Any) -> Runnable[Any, Any]:
+    """Turn a composition operand into a runnable.
+
+    - a runnable stays itself; a dict becomes a ``RunnableParallel`` (values coerced);
+    - a generator or async generator function becomes a ``RunnableGenerator``: it receives
+      the *input stream* and yields outputs;
+    - any other callable becomes a ``RunnableLambda``: it receives the whole input.
+
+    Raises:
+        TypeError: for anything else, naming what was given.
+    """
+    import inspect
+
+    from graphs.lambdas import RunnableGenerator, RunnableLambda
+    from graphs.parallel import RunnableParallel
+
+    if isinstance(thing, Runnable):
+        return thing
+    if isinstance(thing, dict):
+        return RunnableParallel(thing)
+    if inspect.isasyncgenfunction(thing) or inspect.isgeneratorfunction(thing):
+        return RunnableGenerator(thing)
+    if callable(thing):
+        return RunnableLambda(thing)
+    raise TypeError(
+        f"expected a Runnable, a callable or a dict to compose, got "
+        f"{type(thing).__name__}: {thing!r:.80}"
+    )

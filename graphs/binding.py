@@ -1,0 +1,62 @@
+"""``with_config``: a runnable with config bound around it.
+
+A binding adds no actor and no run of its own: it only changes the slot its runnable is wired
+into (run name, tags, metadata), so ``model.with_config(run_name="Docs")`` is the model's run,
+named ``Docs``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from graphs.base import Runnable
+from graphs.config import RunnableConfig, merge_configs
+from graphs.slots import Slot
+from runtime.edges import Outlet
+from runtime.supervisor import Wiring
+
+if TYPE_CHECKING:
+    from graphs.draw import DrawableGraph
+
+__all__ = ["RunnableBinding"]
+
+
+class RunnableBinding(Runnable[Any, Any]):
+    """``bound`` with ``config`` bound around it (see :meth:`Runnable.with_config`)."""
+
+    def __init__(self, bound: Runnable[Any, Any], config: RunnableConfig) -> None:
+        if isinstance(bound, RunnableBinding):  # flatten: the outer binding's keys win
+            config = merge_configs(bound.config, config)
+            bound = bound.bound
+        self.bound, self.config = bound, config
+
+    @property
+    def kind(self) -> str:  # type: ignore[override]
+        return self.bound.kind
+
+    def get_name(self) -> str:
+        return self.config.get("run_name") or self.bound.get_name()
+
+    def output_mode(self, input_mode: str) -> str:
+        return self.bound.output_mode(input_mode)
+
+    def _finalize(self, value: Any) -> Any:
+        return self.bound._finalize(value)
+
+    def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
+        return self.bound._wire(w, out, slot.with_config(self.config), input_mode)
+
+    def get_graph(self) -> DrawableGraph:
+        graph = self.bound.get_graph()
+        if "run_name" in self.config and len(graph.nodes) == 1:
+            return graph.renamed(self.get_name())
+        return graph
+
+    def __getattr__(self, name: str) -> Any:
+        # Component methods (a model's bind_tools, a vector store retriever's k) stay reachable.
+        if name in ("bound", "config"):
+            raise AttributeError(name)
+        return getattr(self.bound, name)
+
+    def __repr__(self) -> str:
+        return f"{self.bound!r}.with_config({self.config!r})"

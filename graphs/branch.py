@@ -1,0 +1,61 @@
+"""``RunnableBranch``: route the input to the first branch whose condition holds."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator
+from typing import Any
+
+import trio
+
+from graphs.base import Runnable, coerce_to_runnable
+from runtime.scope import RunScope
+
+__all__ = ["RunnableBranch"]
+
+
+class RunnableBranch(Runnable[Any, Any]):
+    """``RunnableBranch((cond, runnable), ..., default)``: streams the chosen branch.
+
+    A condition is a runnable or a function (sync, or async) of the input; the chosen branch
+    runs as a child run and its chunks stream through.
+
+    >>> from graphs import RunnableLambda
+    >>> b = RunnableBranch((lambda x: x > 0, lambda x: "pos"), lambda x: "not pos")
+    >>> b.invoke(3), b.invoke(-1)
+    ('pos', 'not pos')
+
+    Raises:
+        ValueError: without a default, or with a branch that is not a (condition, runnable) pair.
+    """
+
+    def __init__(self, *branches: Any, name: str | None = None) -> None:
+        if len(branches) < 2:
+            raise ValueError("RunnableBranch needs at least one (condition, runnable) and a default")
+        *pairs, default = branches
+        self.branches: list[tuple[Any, Runnable[Any, Any]]] = []
+        for pair in pairs:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise ValueError(
+                    f"RunnableBranch branches must be (condition, runnable) pairs, got {pair!r:.80}"
+                )
+            self.branches.append((pair[0], coerce_to_runnable(pair[1])))
+        self.default = coerce_to_runnable(default)
+        self.name = name
+
+    async def _check(self, condition: Any, input: Any) -> bool:
+        if isinstance(condition, Runnable):
+            return bool(await condition.ainvoke(input))
+        if inspect.iscoroutinefunction(condition):
+            return bool(await condition(input))
+        return bool(await trio.to_thread.run_sync(condition, input))
+
+    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+        chosen = self.default
+        for condition, runnable in self.branches:
+            if await self._check(condition, input):
+                chosen = runnable
+                break
+        async with chosen.astream(input) as chunks:
+            async for chunk in chunks:
+                yield chunk

@@ -1,0 +1,186 @@
+"""Functions as runnables: ``RunnableLambda`` (whole input) and ``RunnableGenerator`` (stream).
+
+How a function runs:
+
+- ``async def f(x)`` is awaited on the run's loop; ``def f(x)`` runs in a worker thread, so a
+  blocking call (an HTTP request, a file read) never stalls other runs. A sync function can call
+  ``chain.invoke(...)``: the call goes back to the run's loop as a child run.
+- a (async) generator function wrapped in ``RunnableLambda`` gets the whole input and streams
+  its yields; piped bare (``chain | gen``) it becomes a ``RunnableGenerator`` and receives the
+  *input stream*, yielding as it goes — both sync and async flavours work under ``astream``
+  (LangChain raises for the sync one).
+- a function that returns a runnable: that runnable is streamed on the same input, as a child run.
+- a parameter named ``config`` receives the run's config (tags, metadata, configurable …).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from typing import Any
+
+import trio
+
+from graphs.base import Runnable
+from runtime.scope import RunScope
+
+__all__ = ["RunnableGenerator", "RunnableLambda", "chain"]
+
+_END = object()
+
+
+def _function_name(func: Callable[..., Any], default: str) -> str:
+    name = getattr(func, "__name__", None)
+    return default if name in (None, "<lambda>") else str(name)
+
+
+def _wants_config(func: Callable[..., Any]) -> bool:
+    try:
+        return "config" in inspect.signature(func).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+class RunnableLambda(Runnable[Any, Any]):
+    """A function of the whole input: ``RunnableLambda(len)``, or any callable in a chain.
+
+    >>> RunnableLambda(lambda x: x["a"] + 1).invoke({"a": 1})
+    2
+
+    Args:
+        func: sync or async function, or (async) generator function streaming its yields.
+        afunc: an async variant used instead of ``func`` (kept for LangChain compatibility).
+        name: run name (default: the function's ``__name__``, ``RunnableLambda`` for lambdas).
+    """
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        afunc: Callable[..., Any] | None = None,
+        name: str | None = None,
+    ) -> None:
+        if not callable(func):
+            raise TypeError(f"RunnableLambda expects a callable, got {type(func).__name__}")
+        self.func = afunc or func
+        self.name = name or _function_name(func, "RunnableLambda")
+        self._config = _wants_config(self.func)
+        self._async = inspect.iscoroutinefunction(self.func)
+        self._agen = inspect.isasyncgenfunction(self.func)
+        self._gen = inspect.isgeneratorfunction(self.func)
+
+    def __repr__(self) -> str:
+        return f"RunnableLambda({self.name})"
+
+    def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (input,), ({"config": ctx.config} if self._config else {})
+
+    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+        args, kwargs = self._args(input, ctx)
+        if self._agen:
+            async for item in self.func(*args, **kwargs):
+                yield item
+            return
+        if self._gen:
+            async for item in _iterate_in_threads(self.func(*args, **kwargs)):
+                yield item
+            return
+        if self._async:
+            result = await self.func(*args, **kwargs)
+        else:
+            result = await trio.to_thread.run_sync(lambda: self.func(*args, **kwargs))
+        if isinstance(result, Runnable):
+            async with result.astream(input) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+            return
+        yield result
+
+
+class RunnableGenerator(Runnable[Any, Any]):
+    """A generator function over the *input stream*: chunk in, chunk out.
+
+    >>> async def upper(chunks):
+    ...     async for text in chunks:
+    ...         yield text.upper()
+    >>> RunnableGenerator(upper).invoke("abc")
+    'ABC'
+
+    Sync generator functions (``def f(it): for x in it: yield ...``) run in a worker thread.
+    """
+
+    def __init__(self, transform: Callable[..., Any], *, name: str | None = None) -> None:
+        if not (inspect.isasyncgenfunction(transform) or inspect.isgeneratorfunction(transform)):
+            raise TypeError(
+                f"RunnableGenerator expects a generator or async generator function, got "
+                f"{_function_name(transform, type(transform).__name__)}"
+            )
+        self.func = transform
+        self.name = name or _function_name(transform, "RunnableGenerator")
+        self._config = _wants_config(transform)
+        self._agen = inspect.isasyncgenfunction(transform)
+
+    def __repr__(self) -> str:
+        return f"RunnableGenerator({self.name})"
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], ctx: RunScope
+    ) -> AsyncGenerator[Any, None]:
+        kwargs = {"config": ctx.config} if self._config else {}
+        if self._agen:
+            agen = self.func(chunks, **kwargs)
+            try:
+                async for item in agen:
+                    yield item
+            finally:
+                await agen.aclose()
+            return
+        inputs = _ThreadInput(chunks)
+        async for item in _iterate_in_threads(self.func(inputs, **kwargs)):
+            yield item
+
+
+class _ThreadInput(Iterator[Any]):
+    """The input stream as a sync iterator for a generator running in a worker thread."""
+
+    def __init__(self, chunks: AsyncIterator[Any]) -> None:
+        self._chunks = chunks
+
+    def __next__(self) -> Any:
+        item = trio.from_thread.run(_next_or_end, self._chunks)
+        if item is _END:
+            raise StopIteration
+        return item
+
+
+async def _next_or_end(chunks: AsyncIterator[Any]) -> Any:
+    try:
+        return await chunks.__anext__()
+    except StopAsyncIteration:
+        return _END
+
+
+async def _iterate_in_threads(gen: Iterator[Any]) -> AsyncGenerator[Any, None]:
+    """Drive a sync generator from worker threads, one ``next`` per hop; close it on exit."""
+    try:
+        while True:
+            item = await trio.to_thread.run_sync(next, gen, _END)
+            if item is _END:
+                return
+            yield item
+    finally:
+        close = getattr(gen, "close", None)
+        if close is not None:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(close)
+
+
+def chain(func: Callable[..., Any]) -> Runnable[Any, Any]:
+    """Decorator: make a function a runnable named after it.
+
+    >>> @chain
+    ... def shout(text):
+    ...     return text.upper() + "!"
+    >>> shout.invoke("hi")
+    'HI!'
+    """
+    return RunnableLambda(func)

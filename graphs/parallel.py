@@ -1,0 +1,82 @@
+"""``RunnableParallel``: the same input to every branch, outputs merged as ``{key: chunk}``.
+
+The input is fanned out by the upstream actor itself (one bounded channel per branch) and each
+branch's last actor sends its key-wrapped chunks straight to the parallel's consumer: no tee and
+no merge actor, and chunks arrive in completion order. ``invoke`` returns the merged dict in
+declaration order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from graphs.base import Runnable, coerce_to_runnable
+from graphs.slots import Slot
+from runtime.chunks import DELTA, keyed
+from runtime.edges import Outlet
+from runtime.supervisor import Wiring
+
+if TYPE_CHECKING:
+    from graphs.draw import DrawableGraph
+
+__all__ = ["RunnableParallel"]
+
+
+class RunnableParallel(Runnable[Any, dict[str, Any]]):
+    """Run branches concurrently on one input; stream ``{key: chunk}`` dicts as they arrive.
+
+    >>> from graphs import RunnableLambda
+    >>> RunnableParallel(a=RunnableLambda(lambda x: x + 1), b=lambda x: x * 2).invoke(3)
+    {'a': 4, 'b': 6}
+
+    Raises:
+        ValueError: with no branches.
+    """
+
+    def __init__(
+        self, steps: Mapping[str, Any] | None = None, *, name: str | None = None, **kwargs: Any
+    ) -> None:
+        merged = {**(steps or {}), **kwargs}
+        if not merged:
+            raise ValueError("a RunnableParallel needs at least one branch")
+        bad = [k for k in merged if not isinstance(k, str)]
+        if bad:
+            raise TypeError(f"RunnableParallel keys must be str, got {bad!r:.80}")
+        self.steps = {key: coerce_to_runnable(value) for key, value in merged.items()}
+        self.name = name
+
+    def get_name(self) -> str:
+        return self.name or f"RunnableParallel<{','.join(self.steps)}>"
+
+    def output_mode(self, input_mode: str) -> str:
+        return DELTA
+
+    def _finalize(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        ordered = {k: self.steps[k]._finalize(value[k]) for k in self.steps if k in value}
+        ordered.update((k, v) for k, v in value.items() if k not in ordered)
+        return ordered
+
+    def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
+        scope = slot.make_scope(w, self, output_mode=DELTA)
+        merged = out.tapped(scope)
+        entries = [
+            step._wire(
+                w,
+                merged.mapped(keyed(key)),
+                slot.child(scope, step_tag=f"map:key:{key}", entry=True, exit=True),
+                input_mode,
+            )
+            for key, step in self.steps.items()
+        ]
+        return Outlet.to(*entries)
+
+    def get_graph(self) -> DrawableGraph:
+        from graphs.draw import DrawableGraph
+
+        return DrawableGraph.parallel(
+            self.get_name(), {k: v.get_graph() for k, v in self.steps.items()}
+        )
+

@@ -1,0 +1,144 @@
+"""``RunnablePassthrough`` and friends: pass the input on, add keys to it, pick keys from it.
+
+``RunnablePassthrough.assign(k=runnable)`` fans its input out two ways: the input's own keys
+go straight to the consumer (a map on the upstream actor's outlet, no actor of its own) while
+the assigned keys stream from a ``RunnableParallel`` as they are produced.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from graphs.base import Runnable
+from graphs.parallel import RunnableParallel
+from graphs.slots import Slot
+from runtime.chunks import DELTA, Accumulator, AddableDict
+from runtime.edges import SKIP, Outlet
+from runtime.errors import NodeInputError
+from runtime.scope import RunScope
+from runtime.supervisor import Wiring
+
+if TYPE_CHECKING:
+    from graphs.draw import DrawableGraph
+
+__all__ = ["RunnableAssign", "RunnablePassthrough", "RunnablePick"]
+
+
+class RunnablePassthrough(Runnable[Any, Any]):
+    """Streams its input through unchanged; ``func`` (optional) sees the whole input at the end.
+
+    >>> RunnablePassthrough().invoke({"q": "hi"})
+    {'q': 'hi'}
+    """
+
+    def __init__(self, func: Callable[[Any], Any] | None = None, *, name: str | None = None):
+        self.func = func
+        self.name = name
+
+    def output_mode(self, input_mode: str) -> str:
+        return input_mode
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], ctx: RunScope
+    ) -> AsyncGenerator[Any, None]:
+        if self.func is None:
+            async for chunk in chunks:
+                yield chunk
+            return
+        total = Accumulator()
+        async for chunk in chunks:
+            total.add(chunk)
+            yield chunk
+        if not total.empty:
+            result = (
+                self.func(total.value) if inspect.iscoroutinefunction(self.func)
+                else await trio.to_thread.run_sync(self.func, total.value)
+            )
+            if inspect.isawaitable(result):
+                await result
+
+    @staticmethod
+    def assign(**mapping: Any) -> RunnableAssign:
+        """Merge new keys, computed from the input dict, into it.
+
+        >>> RunnablePassthrough.assign(n=lambda d: len(d["q"])).invoke({"q": "hello"})
+        {'q': 'hello', 'n': 5}
+        """
+        return RunnableAssign(mapping)
+
+
+class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
+    """The input dict plus keys computed by a :class:`RunnableParallel` on the same input."""
+
+    def __init__(self, mapper: RunnableParallel | Mapping[str, Any]) -> None:
+        self.mapper = mapper if isinstance(mapper, RunnableParallel) else RunnableParallel(mapper)
+        self.name = None
+
+    def get_name(self) -> str:
+        return self.name or f"RunnableAssign<{','.join(self.mapper.steps)}>"
+
+    def output_mode(self, input_mode: str) -> str:
+        return DELTA
+
+    def _finalize(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        assigned = self.mapper._finalize({k: v for k, v in value.items() if k in self.mapper.steps})
+        return {**{k: v for k, v in value.items() if k not in assigned}, **assigned}
+
+    def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
+        scope = slot.make_scope(w, self, output_mode=DELTA)
+        tapped = out.tapped(scope)
+        keys = frozenset(self.mapper.steps)
+        name = scope.name
+
+        def own_keys(chunk: Any) -> Any:
+            if not isinstance(chunk, dict):
+                raise NodeInputError(
+                    node=name, expected="a dict (RunnablePassthrough.assign() adds keys to it)",
+                    got=chunk,
+                )
+            kept = AddableDict({k: v for k, v in chunk.items() if k not in keys})
+            return kept if kept else SKIP
+
+        mapper = self.mapper._wire(
+            w, tapped, slot.child(scope, entry=True, exit=True), input_mode
+        )
+        return Outlet.to(tapped.mapped(own_keys), mapper)
+
+    def get_graph(self) -> DrawableGraph:
+        return self.mapper.get_graph()
+
+
+class RunnablePick(Runnable[dict[str, Any], Any]):
+    """Pick one key (its value) or several keys (a dict of those present), chunk by chunk.
+
+    >>> RunnablePick("a").invoke({"a": 1, "b": 2})
+    1
+    """
+
+    def __init__(self, keys: str | list[str]) -> None:
+        self.keys = keys
+        self.name = None
+
+    def get_name(self) -> str:
+        keys = [self.keys] if isinstance(self.keys, str) else self.keys
+        return self.name or f"RunnablePick<{','.join(keys)}>"
+
+    async def _atransform(
+        self, chunks: AsyncIterator[Any], ctx: RunScope
+    ) -> AsyncGenerator[Any, None]:
+        async for chunk in chunks:
+            if not isinstance(chunk, dict):
+                raise NodeInputError(node=ctx.name, expected="a dict", got=chunk)
+            if isinstance(self.keys, str):
+                if chunk.get(self.keys) is not None:
+                    yield chunk[self.keys]
+            else:
+                picked = AddableDict({k: chunk[k] for k in self.keys if k in chunk})
+                if picked:
+                    yield picked

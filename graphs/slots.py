@@ -1,0 +1,98 @@
+"""Slots: where a runnable is placed in a run, and how its run scope is made.
+
+A :class:`Slot` carries what a runnable cannot know about itself: its parent run, its step tag
+(``seq:step:2``, ``map:key:joke``), whether it starts or ends an enclosing composite, and the
+config bound around it with ``with_config``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from graphs.config import RunnableConfig, inheritable, merge_configs
+from runtime.chunks import DELTA
+from runtime.scope import RunScope, RunState
+from runtime.supervisor import Wiring
+
+if TYPE_CHECKING:
+    from graphs.base import Runnable
+
+__all__ = ["Slot"]
+
+
+@attrs.frozen
+class Slot:
+    """The position of one runnable inside a run being wired."""
+
+    state: RunState
+    parent: RunScope | None = None
+    step_tag: str | None = None
+    entry: RunScope | None = None
+    exit: RunScope | None = None
+    is_root: bool = False
+    # Config bound around this runnable (with_config) or given by the caller (root).
+    config: RunnableConfig = attrs.field(factory=dict)
+
+    def with_config(self, inner: RunnableConfig) -> Slot:
+        """Bind ``inner`` closer to the runnable: the outer (already bound) config wins."""
+        merged = merge_configs(inner, self.config)
+        return attrs.evolve(self, config=merged)
+
+    def make_scope(
+        self,
+        w: Wiring,
+        runnable: Runnable[Any, Any],
+        *,
+        kind: str | None = None,
+        output_mode: str = DELTA,
+        metadata: dict[str, Any] | None = None,
+    ) -> RunScope:
+        cfg = self.config
+        name = cfg.get("run_name") or runnable.get_name()
+        inherited = self.parent.inheritable_tags if self.parent is not None else ()
+        own = tuple(cfg.get("tags", ()))
+        inheritable_tags = _unique(own + inherited)
+        tags = _unique(((self.step_tag,) if self.step_tag else ()) + inheritable_tags)
+        md = dict(self.parent.metadata) if self.parent is not None else {}
+        md.update(cfg.get("metadata", {}))
+        if metadata:
+            md.update(metadata)
+        parent_cfg = self.parent.config if self.parent is not None else {}
+        run_config = merge_configs(parent_cfg, inheritable(cfg))
+        run_config["tags"] = list(inheritable_tags)
+        run_config["metadata"] = md
+        scope = RunScope(
+            name=name,
+            kind=kind or runnable.kind,
+            state=self.state,
+            parent=self.parent,
+            run_id=cfg.get("run_id") if self.is_root else None,
+            tags=tags,
+            inheritable_tags=inheritable_tags,
+            metadata=md,
+            entry=self.entry,
+            exit=self.exit,
+            is_root=self.is_root,
+            output_mode=output_mode,
+            config=run_config,
+        )
+        return w.note_scope(scope)
+
+    def child(
+        self, scope: RunScope, *, step_tag: str | None = None, entry: bool = False,
+        exit: bool = False,
+    ) -> Slot:
+        """The slot of a child of ``scope`` (a composite's step or branch)."""
+        return Slot(
+            state=self.state,
+            parent=scope,
+            step_tag=step_tag,
+            entry=scope if entry else None,
+            exit=scope if exit else None,
+        )
+
+
+def _unique(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))

@@ -1,0 +1,285 @@
+"""Run scopes: the identity and lifecycle of one run, and what every run of a root run shares.
+
+A *run* is one execution of one runnable: a node, or a composite such as a sequence. Runs nest:
+a sequence's steps are child runs, and a chain invoked from inside a node's function becomes a
+child of that node's run. Each run has a :class:`RunScope`; all runs under one root share a
+:class:`RunState` (event buses, the event counter ``seq``, the root's logger).
+
+Lifecycle rules (LangChain's, kept because UIs rely on them):
+
+- a run starts lazily, when its first input arrives; a composite starts just before the first of
+  its entry children (``entry``), so a parent's start always precedes its children's;
+- a run ends when its last exit child ended (``exit`` counts them down), so a sequence ends after
+  its last step, a parallel after its slowest branch;
+- a failed run emits :class:`~runtime.events.RunFailed` for itself and every unfinished enclosing
+  run of the same plan, inner first, and never an end.
+
+With no subscriber (``RunState.publishing`` false) scopes only track flags: no event is built.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from typing import Any, Final
+
+import trio
+
+from runtime.bus import EventBus
+from runtime.chunks import DELTA, Accumulator
+from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
+from runtime.logs import get_logger
+
+__all__ = [
+    "MISSING",
+    "NO_STREAM_KINDS",
+    "RunScope",
+    "RunState",
+    "adispatch_custom_event",
+    "current_scope",
+    "dispatch_custom_event",
+    "new_run_id",
+]
+
+MISSING: Final[Any] = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
+
+# Their one output is produced after they end, so LangChain reports no stream events for them.
+NO_STREAM_KINDS: Final = frozenset({"prompt", "retriever", "tool"})
+
+_current: ContextVar[RunScope | None] = ContextVar("rillet_current_scope", default=None)
+
+
+def current_scope() -> RunScope | None:
+    """The run whose code is executing in this task or thread, if any."""
+    return _current.get()
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+class RunState:
+    """What all runs under one root share: buses, the ``seq`` counter, the root logger.
+
+    ``publishing`` is decided once, at the root's start: a subscriber that arrives later sees
+    the next run, not the rest of this one.
+    """
+
+    def __init__(
+        self,
+        buses: tuple[EventBus, ...] = (),
+        *,
+        attempt: int = 1,
+        event_filter: Callable[[Event], bool] | None = None,
+    ) -> None:
+        self.buses = tuple(bus for bus in buses if bus.active)
+        self.publishing = bool(self.buses)
+        self.attempt = attempt
+        self._seq = itertools.count()
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    async def publish(self, event: Event) -> None:
+        for bus in self.buses:
+            await bus.publish(event)
+
+
+class RunScope:
+    """One run: its identity, lifecycle flags, and (when publishing) its accumulated output."""
+
+    __slots__ = (
+        "run_id", "name", "kind", "parent_ids", "tags", "inheritable_tags", "metadata",
+        "state", "parent", "entry", "exit", "pending_exits", "streams", "is_root",
+        "started", "ended", "failed", "input", "output", "config", "log", "_start_input",
+        "__weakref__",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        kind: str,
+        state: RunState,
+        parent: RunScope | None = None,
+        run_id: str | None = None,
+        tags: tuple[str, ...] = (),
+        inheritable_tags: tuple[str, ...] = (),
+        metadata: Mapping[str, Any] | None = None,
+        entry: RunScope | None = None,
+        exit: RunScope | None = None,
+        is_root: bool = False,
+        output_mode: str = DELTA,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.run_id = run_id or new_run_id()
+        self.name, self.kind, self.state, self.parent = name, kind, state, parent
+        self.parent_ids: tuple[str, ...] = (
+            () if parent is None else (*parent.parent_ids, parent.run_id)
+        )
+        self.tags = tags
+        self.inheritable_tags = inheritable_tags
+        self.metadata = dict(metadata or {})
+        self.entry, self.exit, self.is_root = entry, exit, is_root
+        self.pending_exits = 0
+        if exit is not None:
+            exit.pending_exits += 1
+        self.streams = kind not in NO_STREAM_KINDS
+        self.started = self.ended = self.failed = False
+        self.input: Any = MISSING
+        self._start_input: Any = MISSING
+        self.output = Accumulator(output_mode)
+        self.config: dict[str, Any] = dict(config or {})
+        self.log = get_logger(run_id=self.run_id, run_name=name, node=name, kind=kind)
+
+    def __repr__(self) -> str:
+        return f"<RunScope {self.kind} {self.name!r} {self.run_id[:8]}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _event(self, cls: type[Any], data: dict[str, Any], name: str | None = None) -> Event:
+        event: Event = cls(
+            run_id=self.run_id,
+            name=self.name if name is None else name,
+            kind=self.kind,
+            seq=self.state.next_seq(),
+            parent_ids=self.parent_ids,
+            tags=self.tags,
+            metadata=self.metadata,
+            data=data,
+            time=time.time(),
+            attempt=self.state.attempt,
+        )
+        return event
+
+    async def start(self, input: Any = MISSING) -> None:
+        """Start this run (once), after starting the composite it is the entry of."""
+        if self.started:
+            return
+        if self.entry is not None and not self.entry.started:
+            await self.entry.start()
+        self.started = True
+        if input is not MISSING:
+            self.set_input(input)
+        self.log.info("run_started")
+        if self.state.publishing:
+            data = {} if input is MISSING else {"input": input}
+            await self.state.publish(self._event(RunStarted, data))
+
+    def set_input(self, value: Any) -> None:
+        """Record the run's whole input, and its entry composite's if that is still unknown."""
+        scope: RunScope | None = self
+        while scope is not None and scope.input is MISSING:
+            scope.input = value
+            scope = scope.entry
+
+    async def emit_chunk(self, chunk: Any) -> None:
+        """A stream tap: accumulate ``chunk`` into the output and report it (publishing only)."""
+        if not self.started:  # a zero-hop branch (assign's passthrough keys) may come first
+            await self.start()
+        self.output.add(chunk)
+        if self.streams:
+            await self.state.publish(self._event(ChunkEmitted, {"chunk": chunk}))
+
+    async def finish(self, output: Any = MISSING) -> None:
+        """End this run (once) and count it off the composite it is an exit of."""
+        if self.ended or self.failed:
+            return
+        if not self.started:  # an empty input stream still makes a complete run
+            await self.start()
+        self.ended = True
+        self.log.info("run_finished")
+        if self.state.publishing:
+            value = self.output.value if output is MISSING else output
+            data: dict[str, Any] = {"output": value}
+            if not self.is_root and self.input is not MISSING:
+                data["input"] = self.input
+            await self.state.publish(self._event(RunFinished, data))
+        await self._count_off_exit()
+
+    async def skip(self) -> None:
+        """End without events: a buffering node whose input stream was empty never runs."""
+        self.started = self.ended = True
+        await self._count_off_exit()
+
+    async def _count_off_exit(self) -> None:
+        parent = self.exit
+        if parent is not None:
+            parent.pending_exits -= 1
+            if parent.pending_exits == 0:
+                await parent.finish()
+
+    async def fail(self, error: BaseException) -> None:
+        """Report ``error`` for this run and every unfinished enclosing run up to the root."""
+        scope: RunScope | None = self
+        while scope is not None and not scope.failed and not scope.ended:
+            scope.failed = True
+            scope.log.error("run_failed", error=repr(error))
+            if scope.state.publishing:
+                if not scope.started:
+                    scope.started = True
+                    await scope.state.publish(scope._event(RunStarted, {}))
+                data: dict[str, Any] = {"error": error}
+                if scope.input is not MISSING:
+                    data["input"] = scope.input
+                await scope.state.publish(scope._event(RunFailed, data))
+            if scope.is_root:
+                break
+            scope = scope.parent
+
+    async def custom(self, name: str, payload: Any) -> None:
+        if self.state.publishing:
+            # A custom event is named by the user, not by the run that dispatched it.
+            await self.state.publish(self._event(CustomEvent, {"payload": payload}, name))
+
+    # -- nesting -----------------------------------------------------------------------------
+
+    def activate(self) -> Any:
+        """Make this the current run of the calling task (returns the contextvar token)."""
+        return _current.set(self)
+
+    @staticmethod
+    def deactivate(token: Any) -> None:
+        _current.reset(token)
+
+
+async def adispatch_custom_event(name: str, data: Any) -> None:
+    """Send a custom event from inside a run to its subscribers (``on_custom_event``).
+
+    Args:
+        name: the event's name (subscribers filter on it).
+        data: any payload; it reaches subscribers as given.
+
+    Raises:
+        RuntimeError: when called outside a run.
+
+    Example::
+
+        async def slow(x):
+            await dispatch_custom_event("progress", {"pct": 50})
+            return x
+    """
+    scope = _current.get()
+    if scope is None:
+        raise RuntimeError(
+            f"dispatch_custom_event({name!r}) was called outside a run; call it from code that a "
+            "runnable is executing (a node, a lambda, a tool)"
+        )
+    await scope.custom(name, data)
+
+
+def dispatch_custom_event(name: str, data: Any) -> Any:
+    """Dispatch a custom event: ``await`` it in async code; call it plainly from a sync function.
+
+    Inside a trio task it returns the coroutine of :func:`adispatch_custom_event`. In a worker
+    thread running a sync node function it delivers the event through the run's trio loop and
+    returns ``None``.
+    """
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return trio.from_thread.run(adispatch_custom_event, name, data)
+    return adispatch_custom_event(name, data)

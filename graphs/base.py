@@ -19,7 +19,15 @@ built on :meth:`Runnable._launch`, which starts one supervised run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import trio
@@ -32,7 +40,8 @@ from runtime.bus import EventBus
 from runtime.chunks import DELTA, SNAPSHOT, Accumulator
 from runtime.edges import DEFAULT_BOUND, Emitter, Outlet
 from runtime.scope import MISSING, RunScope, RunState, current_scope
-from runtime.streams import AsyncRunStream, SyncRunStream
+from runtime.render import EventFilter, render_event
+from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
 from runtime.supervisor import RunHandle, Wiring, launch_run
 
 if TYPE_CHECKING:
@@ -71,7 +80,12 @@ class Runnable(Generic[In, Out]):
         return value
 
     def _node_metadata(self) -> dict[str, Any] | None:
+        """Metadata this component adds to its runs (a chat model's ``ls_*`` keys)."""
         return None
+
+    def _event_input(self, value: Any) -> Any:
+        """How lifecycle events show this runnable's input (override to reshape it)."""
+        return value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()" if self.name is None else f"{type(self).__name__}(name={self.name!r})"
@@ -119,6 +133,7 @@ class Runnable(Generic[In, Out]):
         buses: tuple[EventBus, ...] = (),
         sink: bool = True,
         attempt: int = 1,
+        on_done: Callable[[RunHandle], Any] | None = None,
     ) -> RunHandle:
         """Start one supervised run of this runnable (inside trio) and return its handle.
 
@@ -141,7 +156,7 @@ class Runnable(Generic[In, Out]):
 
         wire.__qualname__ = self.get_name()
         return launch_run(wire, inputs, state=state, bound=bound, sink=sink,
-                          start_input=start_input)
+                          start_input=start_input, on_done=on_done)
 
     def astream(
         self, input: In, config: RunnableConfig | None = None, **kwargs: Any
@@ -271,6 +286,91 @@ class Runnable(Generic[In, Out]):
                                 max_concurrency=max_concurrency),
             method=f"{self.get_name()}.batch()",
         )
+
+    def astream_events(
+        self,
+        input: In,
+        config: RunnableConfig | None = None,
+        *,
+        version: str = "v2",
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> EventStream[dict[str, Any]]:
+        """Stream the run's lifecycle events as LangChain-shaped dicts.
+
+        Filters: an event passes if it matches any ``include_*`` (or none is given) and no
+        ``exclude_*``; names are run names, types are kinds (``chat_model``, ``parser``…),
+        tags include inherited ones. Lossless and bounded: a slow reader parks the run.
+
+        Example::
+
+            async for ev in chain.astream_events({"topic": "parrot"}, version="v2",
+                                                 include_types=["chat_model"]):
+                if ev["event"] == "on_chat_model_stream":
+                    print(ev["data"]["chunk"].content, end="")
+        """
+        if version not in ("v1", "v2"):
+            raise ValueError(f"astream_events version must be 'v1' or 'v2', got {version!r}")
+        event_filter = EventFilter(
+            include_names=include_names, include_types=include_types, include_tags=include_tags,
+            exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
+        )
+
+        def launch(bus: EventBus, on_done: Callable[[RunHandle], None]) -> RunHandle:
+            return self._launch([input], config, start_input=input, buses=(bus,), sink=False,
+                                on_done=on_done)
+
+        return EventStream(launch, lambda event: render_event(event, version),
+                           accept=event_filter.as_predicate())
+
+    def astream_log(
+        self,
+        input: In,
+        config: RunnableConfig | None = None,
+        *,
+        diff: bool = True,
+        with_streamed_output_list: bool = True,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> EventStream[Any]:
+        """Stream the run as JSON-patch ``RunLogPatch``es (``diff=False``: cumulative
+        ``RunLog``s). Patches add up: ``sum`` of them is a ``RunLog`` whose ``state`` has
+        ``streamed_output``, ``final_output`` and ``logs`` keyed by run name.
+
+        Example::
+
+            log = None
+            async for patch in chain.astream_log({"topic": "parrot"}):
+                log = patch if log is None else log + patch
+            print(log.state["final_output"])
+        """
+        from runtime.runlog import RunLogBuilder
+
+        builder = RunLogBuilder(
+            diff=diff,
+            with_streamed_output_list=with_streamed_output_list,
+            event_filter=EventFilter(
+                include_names=include_names, include_types=include_types,
+                include_tags=include_tags, exclude_names=exclude_names,
+                exclude_types=exclude_types, exclude_tags=exclude_tags,
+            ),
+        )
+
+        def launch(bus: EventBus, on_done: Callable[[RunHandle], None]) -> RunHandle:
+            return self._launch([input], config, start_input=input, buses=(bus,), sink=False,
+                                on_done=on_done)
+
+        return EventStream(launch, builder.feed)
 
     # -- composition ---------------------------------------------------------------------------
 

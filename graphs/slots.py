@@ -49,6 +49,7 @@ class Slot:
         output_mode: str = DELTA,
         metadata: dict[str, Any] | None = None,
     ) -> RunScope:
+        """Create the run scope of ``runnable`` in this slot (name, tags, metadata, config)."""
         cfg = self.config
         name = cfg.get("run_name") or runnable.get_name()
         inherited = self.parent.inheritable_tags if self.parent is not None else ()
@@ -77,6 +78,7 @@ class Slot:
             is_root=self.is_root,
             output_mode=output_mode,
             config=run_config,
+            input_view=runnable._event_input if is_overridden(runnable) else None,
         )
         return w.note_scope(scope)
 
@@ -92,6 +94,12 @@ class Slot:
             entry=scope if entry else None,
             exit=scope if exit else None,
         )
+
+
+def is_overridden(runnable: Runnable[Any, Any]) -> bool:
+    from graphs.base import Runnable
+
+    return type(runnable)._event_input is not Runnable._event_input
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import math
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import attrs
 
@@ -21,14 +21,34 @@ from nodes.embeddings import Embeddings
 
 __all__ = ["InMemoryVectorStore"]
 
-Filter = Callable[[Document], bool] | Mapping[str, Any]
+_T = TypeVar("_T")
+# A function of the document, or metadata that must match on every key.
+_Filter = Callable[[Document], bool] | Mapping[str, Any]
+
+
+@attrs.frozen
+class _Vector:
+    """A vector with its norm, computed once."""
+
+    values: tuple[float, ...]
+    norm: float
+
+    @classmethod
+    def from_floats(cls, values: Iterable[float]) -> _Vector:
+        floats = tuple(map(float, values))
+        return cls(values=floats, norm=math.hypot(*floats))
+
+    def cosine(self, other: _Vector) -> float:
+        if self.norm == 0.0 or other.norm == 0.0:
+            return 0.0  # a zero vector (a text with no words) is similar to nothing
+        dot: float = sum(map(operator.mul, self.values, other.values))
+        return dot / (self.norm * other.norm)
 
 
 @attrs.frozen
 class _Entry:
     document: Document
-    vector: tuple[float, ...]
-    norm: float
+    vector: _Vector
 
 
 class InMemoryVectorStore:
@@ -114,22 +134,32 @@ class InMemoryVectorStore:
         ['h']
 
         Raises:
+            TypeError: an item of ``documents`` is not a ``Document``.
             ValueError: ``ids`` is not as long as ``documents``, or the embedding returned a
                 vector of another length than the ones already stored.
         """
         documents = _sequence("documents", documents)
+        for doc in documents:
+            if not isinstance(doc, Document):
+                raise TypeError(
+                    f"add_documents expects Document objects, got {type(doc).__name__}: "
+                    f"{doc!r:.40}; use add_texts for plain strings"
+                )
         if ids is None:
             ids = [doc.id if doc.id is not None else str(uuid.uuid4()) for doc in documents]
         _check_length("ids", _sequence("ids", ids), len(documents))
         vectors = self.embedding.embed_documents([doc.page_content for doc in documents])
         _check_length("the embedding's vectors", vectors, len(documents))
         entries = [
-            _entry(attrs.evolve(doc, id=doc_id), vector)
+            _Entry(document=attrs.evolve(doc, id=doc_id), vector=_Vector.from_floats(vector))
             for doc, doc_id, vector in zip(documents, ids, vectors)
         ]
-        # Validate every vector before storing any, so a bad batch leaves the store unchanged.
+        # Check every vector before storing any, so a bad batch leaves the store unchanged.
+        dimensions = self._dimensions()
         for entry in entries:
-            self._check_dimensions(entry.vector, "document")
+            if dimensions is None:
+                dimensions = len(entry.vector.values)
+            _check_dimensions(entry.vector, dimensions, "document")
         for doc_id, entry in zip(ids, entries):
             self._entries[doc_id] = entry
         return list(ids)
@@ -155,7 +185,7 @@ class InMemoryVectorStore:
         """
         return [self._entries[i].document for i in _sequence("ids", ids) if i in self._entries]
 
-    def similarity_search(self, query: str, k: int = 4, filter: Filter | None = None) -> list[Document]:
+    def similarity_search(self, query: str, k: int = 4, filter: _Filter | None = None) -> list[Document]:
         """Return the ``k`` documents most similar to ``query``, most similar first.
 
         ``filter`` keeps only some documents: a function of the document, or a mapping that
@@ -173,7 +203,7 @@ class InMemoryVectorStore:
         return [doc for doc, _ in self.similarity_search_with_score(query, k, filter)]
 
     def similarity_search_with_score(
-        self, query: str, k: int = 4, filter: Filter | None = None
+        self, query: str, k: int = 4, filter: _Filter | None = None
     ) -> list[tuple[Document, float]]:
         """Like ``similarity_search``, with each document's cosine similarity (-1 to 1).
 
@@ -186,7 +216,7 @@ class InMemoryVectorStore:
         return self._search(self.embedding.embed_query(query), k, filter)
 
     def similarity_search_by_vector(
-        self, embedding: Sequence[float], k: int = 4, filter: Filter | None = None
+        self, embedding: Sequence[float], k: int = 4, filter: _Filter | None = None
     ) -> list[Document]:
         """Like ``similarity_search``, for a query that is already a vector.
 
@@ -198,53 +228,48 @@ class InMemoryVectorStore:
         return [doc for doc, _ in self._search(embedding, k, filter)]
 
     async def asimilarity_search(
-        self, query: str, k: int = 4, filter: Filter | None = None
+        self, query: str, k: int = 4, filter: _Filter | None = None
     ) -> list[Document]:
         """``similarity_search`` for trio code: the query is embedded with ``aembed_query``."""
         return [doc for doc, _ in await self.asimilarity_search_with_score(query, k, filter)]
 
     async def asimilarity_search_with_score(
-        self, query: str, k: int = 4, filter: Filter | None = None
+        self, query: str, k: int = 4, filter: _Filter | None = None
     ) -> list[tuple[Document, float]]:
         """``similarity_search_with_score`` for trio code."""
         _check_k(k)
         return self._search(await self.embedding.aembed_query(query), k, filter)
 
     def _search(
-        self, query: Sequence[float], k: int, filter: Filter | None
+        self, query: Sequence[float], k: int, filter: _Filter | None
     ) -> list[tuple[Document, float]]:
-        query_entry = _entry(None, query)
-        self._check_dimensions(query_entry.vector, "query")
+        query_vector = _Vector.from_floats(query)
+        dimensions = self._dimensions()
+        if dimensions is not None:
+            _check_dimensions(query_vector, dimensions, "query")
         keep = _compile_filter(filter)
         scored = (
-            (entry.document, _cosine(query_entry, entry))
+            (entry.document, query_vector.cosine(entry.vector))
             for entry in self._entries.values()
             if keep(entry.document)
         )
         # nlargest is stable: among equal scores, the earlier-added document comes first.
         return heapq.nlargest(k, scored, key=operator.itemgetter(1))
 
-    def _check_dimensions(self, vector: tuple[float, ...], what: str) -> None:
-        stored = next(iter(self._entries.values()), None)
-        if stored is not None and len(stored.vector) != len(vector):
-            raise ValueError(
-                f"{what} vector has {len(vector)} dimensions but the store holds vectors of "
-                f"{len(stored.vector)}; use the embedding the store was built with"
-            )
+    def _dimensions(self) -> int | None:
+        first = next(iter(self._entries.values()), None)
+        return None if first is None else len(first.vector.values)
 
 
-def _entry(document: Any, vector: Iterable[float]) -> _Entry:
-    values = tuple(map(float, vector))
-    return _Entry(document=document, vector=values, norm=math.hypot(*values))
+def _check_dimensions(vector: _Vector, dimensions: int, what: str) -> None:
+    if len(vector.values) != dimensions:
+        raise ValueError(
+            f"{what} vector has {len(vector.values)} dimensions but the store holds vectors of "
+            f"{dimensions}; use one embedding for everything in a store"
+        )
 
 
-def _cosine(a: _Entry, b: _Entry) -> float:
-    if a.norm == 0.0 or b.norm == 0.0:
-        return 0.0  # a zero vector (a text with no words) is similar to nothing
-    return sum(map(operator.mul, a.vector, b.vector)) / (a.norm * b.norm)
-
-
-def _compile_filter(filter: Filter | None) -> Callable[[Document], bool]:
+def _compile_filter(filter: _Filter | None) -> Callable[[Document], bool]:
     if filter is None:
         return lambda doc: True
     if isinstance(filter, Mapping):
@@ -264,7 +289,7 @@ def _check_k(k: int) -> None:
         raise ValueError(f"k must be an int >= 1, got {k!r}")
 
 
-def _sequence[T](name: str, values: Sequence[T]) -> Sequence[T]:
+def _sequence(name: str, values: Sequence[_T]) -> Sequence[_T]:
     # A str is a Sequence too: add_texts("hello") would add five one-letter documents.
     if isinstance(values, str):
         raise TypeError(f"{name} must be a list, not a single str: wrap it as [{values!r:.40}]")

@@ -1,0 +1,55 @@
+"""The engine: actors, bounded edges, the supervisor, lifecycle events and their bus.
+
+It knows nothing about LLMs; ``graphs`` builds the Runnable API on it and ``nodes`` the
+components.
+"""
+
+from runtime.bus import EventBus, Subscription, SubscriptionStatistics
+from runtime.chunks import Accumulator, AddableDict
+from runtime.edges import DEFAULT_BOUND, open_edge
+from runtime.errors import (
+    NodeInputError,
+    RemoteError,
+    RilletError,
+    TruncatedLogError,
+    WireFormatError,
+    WorkerBusy,
+)
+from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
+from runtime.logs import configure_logging
+from runtime.render import EventFilter, render_event
+from runtime.scope import adispatch_custom_event, current_scope, dispatch_custom_event
+from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
+from runtime.supervisor import RunHandle
+
+__all__ = [
+    "DEFAULT_BOUND",
+    "Accumulator",
+    "AddableDict",
+    "AsyncRunStream",
+    "ChunkEmitted",
+    "CustomEvent",
+    "Event",
+    "EventBus",
+    "EventFilter",
+    "EventStream",
+    "NodeInputError",
+    "RemoteError",
+    "RilletError",
+    "RunFailed",
+    "RunFinished",
+    "RunHandle",
+    "RunStarted",
+    "Subscription",
+    "SubscriptionStatistics",
+    "SyncRunStream",
+    "TruncatedLogError",
+    "WireFormatError",
+    "WorkerBusy",
+    "adispatch_custom_event",
+    "configure_logging",
+    "current_scope",
+    "dispatch_custom_event",
+    "open_edge",
+    "render_event",
+]

@@ -154,14 +154,18 @@ class AsyncLogWriter:
         self._packer = msgpack.Packer()
         # One thread write at a time, in buffer order: this is what keeps records in order.
         self._flush_lock = trio.Lock()
+        self._closed = False
 
     def write_nowait(self, record: Any) -> None:
         """Append one record to the buffer without blocking (see ``LogWriter.write``).
 
         Raises:
             trio.WouldBlock: the buffer is full; ``await write(...)`` or ``flush()`` instead.
+            trio.ClosedResourceError: the writer is closed.
             WireFormatError: the tree holds a value msgpack cannot pack.
         """
+        if self._closed:
+            raise trio.ClosedResourceError("write to a closed AsyncLogWriter")
         if len(self._buffer) >= self._buffer_bytes:
             raise trio.WouldBlock
         self._buffer += _pack(self._packer, record)
@@ -169,14 +173,22 @@ class AsyncLogWriter:
     async def write(self, record: Any) -> None:
         """Append one record; write the buffer out in a thread if it is full.
 
+        Like trio's own operations, a write that raises ``trio.Cancelled`` did not happen.
+
         Raises:
+            trio.ClosedResourceError: the writer is closed.
             WireFormatError: the tree holds a value msgpack cannot pack.
         """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if self._closed:
+            raise trio.ClosedResourceError("write to a closed AsyncLogWriter")
         self._buffer += _pack(self._packer, record)
         if len(self._buffer) >= self._buffer_bytes:
-            await self.flush()
+            # The record is in the buffer now, so this call must not report Cancelled.
+            with trio.CancelScope(shield=True):
+                await self.flush()
         else:
-            await trio.lowlevel.checkpoint()
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def flush(self) -> None:
         """Write every buffered record to the file and hand it to the OS, in a thread."""
@@ -189,6 +201,18 @@ class AsyncLogWriter:
             # The write is bounded by buffer_bytes plus what arrived while we waited.
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(self._write_and_flush, data)
+
+    async def aclose(self) -> None:
+        """Flush and close the file, even if cancelled; closing twice is harmless."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        with trio.CancelScope(shield=True):
+            try:
+                await self.flush()
+            finally:
+                await trio.to_thread.run_sync(self._writer.close)
 
     def _write_and_flush(self, data: bytes) -> None:
         self._writer.write_packed(data)
@@ -228,11 +252,7 @@ async def open_log_writer(
     try:
         yield log
     finally:
-        with trio.CancelScope(shield=True):
-            try:
-                await log.flush()
-            finally:
-                await trio.to_thread.run_sync(writer.close)
+        await log.aclose()
 
 
 def read_log(path_or_bytes: str | os.PathLike[str] | bytes) -> LogContents:

@@ -94,7 +94,7 @@ class RunScope:
     __slots__ = (
         "run_id", "name", "kind", "parent_ids", "tags", "inheritable_tags", "metadata",
         "state", "parent", "entry", "exit", "pending_exits", "streams", "is_root",
-        "started", "ended", "failed", "input", "output", "config", "log", "_start_input",
+        "started", "ended", "failed", "input", "output", "config", "log", "input_view",
         "__weakref__",
     )
 
@@ -114,6 +114,7 @@ class RunScope:
         is_root: bool = False,
         output_mode: str = DELTA,
         config: Mapping[str, Any] | None = None,
+        input_view: Callable[[Any], Any] | None = None,
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.name, self.kind, self.state, self.parent = name, kind, state, parent
@@ -130,7 +131,8 @@ class RunScope:
         self.streams = kind not in NO_STREAM_KINDS
         self.started = self.ended = self.failed = False
         self.input: Any = MISSING
-        self._start_input: Any = MISSING
+        # How events show this run's input (a chat model reports {"messages": [[...]]}).
+        self.input_view = input_view
         self.output = Accumulator(output_mode)
         self.config: dict[str, Any] = dict(config or {})
         self.log = get_logger(run_id=self.run_id, run_name=name, node=name, kind=kind)
@@ -166,7 +168,7 @@ class RunScope:
             self.set_input(input)
         self.log.info("run_started")
         if self.state.publishing:
-            data = {} if input is MISSING else {"input": input}
+            data = {} if input is MISSING else {"input": self._view(input)}
             await self.state.publish(self._event(RunStarted, data))
 
     def set_input(self, value: Any) -> None:
@@ -175,6 +177,9 @@ class RunScope:
         while scope is not None and scope.input is MISSING:
             scope.input = value
             scope = scope.entry
+
+    def _view(self, value: Any) -> Any:
+        return value if self.input_view is None else self.input_view(value)
 
     async def emit_chunk(self, chunk: Any) -> None:
         """A stream tap: accumulate ``chunk`` into the output and report it (publishing only)."""
@@ -196,7 +201,7 @@ class RunScope:
             value = self.output.value if output is MISSING else output
             data: dict[str, Any] = {"output": value}
             if not self.is_root and self.input is not MISSING:
-                data["input"] = self.input
+                data["input"] = self._view(self.input)
             await self.state.publish(self._event(RunFinished, data))
         await self._count_off_exit()
 
@@ -224,7 +229,7 @@ class RunScope:
                     await scope.state.publish(scope._event(RunStarted, {}))
                 data: dict[str, Any] = {"error": error}
                 if scope.input is not MISSING:
-                    data["input"] = scope.input
+                    data["input"] = scope._view(scope.input)
                 await scope.state.publish(scope._event(RunFailed, data))
             if scope.is_root:
                 break

@@ -19,9 +19,11 @@ from typing import Any, Generic, TypeVar
 import trio
 
 from runtime.bridge import call_soon_in_portal, is_portal_thread, run_sync
+from runtime.bus import EventBus, Subscription
+from runtime.events import Event
 from runtime.supervisor import RunHandle
 
-__all__ = ["AsyncRunStream", "SyncRunStream"]
+__all__ = ["AsyncRunStream", "EventStream", "SyncRunStream"]
 
 T = TypeVar("T")
 _BATCH = 256
@@ -168,3 +170,85 @@ class SyncRunStream(Iterator[T]):
             self.close()
         except Exception:  # noqa: BLE001 - nothing to report to at collection time
             pass
+
+
+class EventStream(Generic[T]):
+    """A run's lifecycle events, transformed (rendered to dicts, or run-log patches).
+
+    The run starts at the first ``__anext__`` with a private bus whose one subscriber is this
+    stream (``policy="block"`` by default: a slow reader parks the run, nothing piles up).
+    Leaving early cancels the run like :class:`AsyncRunStream`; after the last event, the run's
+    error (if any) is raised — after its error events were delivered.
+    """
+
+    def __init__(
+        self,
+        launch: Callable[[EventBus, Callable[[RunHandle], None]], RunHandle],
+        transform: Callable[[Event], T | None],
+        *,
+        policy: str = "block",
+        bound: int = 64,
+        accept: Callable[[Event], bool] | None = None,
+        finish: Callable[[], T | None] | None = None,
+    ) -> None:
+        self._launch, self._transform, self._finish = launch, transform, finish
+        self._policy, self._bound, self._accept = policy, bound, accept
+        self._handle: RunHandle | None = None
+        self._sub: Subscription | None = None
+        self._closed = False
+
+    def __aiter__(self) -> EventStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._handle is None:
+            if self._closed:
+                raise StopAsyncIteration
+            bus = EventBus()
+            self._sub = bus.subscribe(policy=self._policy, bound=self._bound, accept=self._accept)
+            self._handle = self._launch(bus, lambda _handle: bus.close())
+        assert self._sub is not None
+        while True:
+            try:
+                event = await self._sub.__anext__()
+            except StopAsyncIteration:
+                break
+            out = self._transform(event)
+            if out is not None:
+                return out
+        if not self._closed:
+            self._closed = True
+            await self._handle.done.wait()
+            if self._handle.error is not None:
+                raise self._handle.error
+            if self._finish is not None:
+                last = self._finish()
+                if last is not None:
+                    return last
+        raise StopAsyncIteration
+
+    @property
+    def dropped(self) -> int:
+        """Events this stream lost (only with a ``drop_*`` policy)."""
+        return 0 if self._sub is None else self._sub.dropped
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._handle is not None:
+            await self._handle.aclose()
+        if self._sub is not None:
+            self._sub.close()
+
+    async def __aenter__(self) -> EventStream[T]:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        handle = self._handle
+        if handle is not None and not handle.done.is_set():
+            try:
+                handle.cancel()
+            except RuntimeError:
+                pass

@@ -350,12 +350,14 @@ def _encode_dict(value: dict[Any, Any]) -> Any:
     try:
         for key, item in value.items():
             if type(key) is not str:
-                return _encode_pairs(value)
+                break
             out[key] = item if type(item) in _PLAIN else _encode(item)
+        else:
+            return out
     except _Unencodable as exc:
         exc.path.append(_key_path(key))
         raise
-    return out
+    return _encode_pairs(value)  # a key that is not a str: msgpack maps would lose its type
 
 
 def _encode_pairs(value: dict[Any, Any]) -> dict[str, Any]:

@@ -1,0 +1,202 @@
+"""Chat models: the base class every provider adapter shares, and the scripted default model.
+
+A chat model is a streaming node that needs its whole input: a string, a list of messages, or a
+prompt value — anything else is a :class:`~runtime.errors.NodeInputError` naming the node (the
+guide's ``model.astream_events({"topic": ...})`` fails that way, clearly, instead of with
+``Invalid input type <class 'dict'>``; ``prompt | model`` with a dict works as it should).
+
+Subclasses implement one async generator, ``_stream_chat(messages, ctx)``, yielding
+:class:`~nodes.messages.AIMessageChunk`; the base class converts the input, gives chunks without
+a provider id the run's id (``lc_run--<run_id>``), and marks the last chunk.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import AsyncGenerator, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import trio
+
+from graphs.base import Runnable
+from nodes.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, coerce_to_message
+from nodes.templates import ChatPromptValue, StringPromptValue
+from runtime.errors import NodeInputError
+from runtime.scope import RunScope
+
+__all__ = ["BaseChatModel", "ScriptedChatModel", "split_text"]
+
+_EXPECTED_INPUT = "a str, a list of messages, or a prompt value"
+
+
+class BaseChatModel(Runnable[Any, AIMessageChunk]):
+    """Base of chat models: input conversion, chunk ids, ``invoke`` returning an AIMessage."""
+
+    kind: ClassVar[str] = "chat_model"
+    provider: ClassVar[str] = "rillet"
+    model_name: str | None = None
+
+    def _node_metadata(self) -> dict[str, Any]:
+        meta = {"ls_provider": self.provider, "ls_model_type": "chat"}
+        if self.model_name:
+            meta["ls_model_name"] = self.model_name
+        return meta
+
+    def _finalize(self, value: Any) -> Any:
+        return value.to_message() if isinstance(value, AIMessageChunk) else value
+
+    def _event_input(self, value: Any) -> Any:
+        try:
+            return {"messages": [self.to_messages(value, self.get_name())]}
+        except NodeInputError:
+            return value
+
+    @staticmethod
+    def to_messages(value: Any, node: str) -> list[BaseMessage]:
+        """The model input as a list of messages; a clear error for anything else."""
+        if isinstance(value, str):
+            return [HumanMessage(content=value)]
+        if isinstance(value, (ChatPromptValue, StringPromptValue)):
+            return list(value.to_messages())
+        if isinstance(value, BaseMessage):
+            return [value]
+        if isinstance(value, (list, tuple)):
+            try:
+                return [coerce_to_message(item) for item in value]
+            except (TypeError, ValueError):
+                pass
+        raise NodeInputError(node=node, expected=_EXPECTED_INPUT, got=value)
+
+    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[AIMessageChunk, None]:
+        messages = self.to_messages(input, ctx.name)
+        default_id = f"lc_run--{ctx.run_id}"
+        pending: AIMessageChunk | None = None
+        # Hold one chunk back so the last one can be marked chunk_position="last".
+        async for chunk in self._stream_chat(messages, ctx):
+            if pending is not None:
+                yield pending
+            pending = chunk if chunk.id else attrs.evolve(chunk, id=default_id)
+        if pending is not None:
+            yield attrs.evolve(pending, chunk_position="last")
+
+    def _stream_chat(
+        self, messages: list[BaseMessage], ctx: RunScope
+    ) -> AsyncGenerator[AIMessageChunk, None]:
+        raise NotImplementedError
+
+
+_WORDS = re.compile(r"\s*[\w']+|\s*[^\w\s]|\s+")
+
+
+def split_text(text: str, chunking: str | int) -> list[str]:
+    """Split a response the way ``ScriptedChatModel`` streams it.
+
+    >>> split_text("Hello! My name is", "word")
+    ['Hello', '!', ' My', ' name', ' is']
+    >>> split_text("abc", "char"), split_text("abcde", 2)
+    (['a', 'b', 'c'], ['ab', 'cd', 'e'])
+    """
+    if chunking == "word":
+        return _WORDS.findall(text)
+    if chunking == "char":
+        return list(text)
+    if isinstance(chunking, int) and not isinstance(chunking, bool) and chunking > 0:
+        return [text[i : i + chunking] for i in range(0, len(text), chunking)]
+    raise ValueError(f"chunking must be 'word', 'char' or an int > 0, got {chunking!r}")
+
+
+class ScriptedChatModel(BaseChatModel):
+    """A deterministic streaming chat model: the embedded default, no key, no network.
+
+    Args:
+        responses: what to answer, in turn (cycled); each a str or an ``AIMessage`` (which may
+            carry ``tool_calls``, streamed as argument fragments).
+        chunking: ``"word"`` (keeps leading spaces: ``"Hello"``, ``"!"``, ``" My"``),
+            ``"char"``, or an int chunk size.
+        delay: seconds to wait before each chunk (tests use trio's autojump clock).
+        stream_usage: put token counts on the last chunk (``usage_metadata``).
+
+    >>> model = ScriptedChatModel(responses=["Hello! My name is Rill."])
+    >>> [c.content for c in model.stream("hi")][:3]
+    ['Hello', '!', ' My']
+    """
+
+    provider: ClassVar[str] = "scripted"
+
+    def __init__(
+        self,
+        responses: Sequence[str | AIMessage] = ("Hello! I am a scripted model.",),
+        *,
+        chunking: str | int = "word",
+        delay: float = 0.0,
+        stream_usage: bool = False,
+        name: str | None = None,
+    ) -> None:
+        if isinstance(responses, str) or not responses:
+            raise ValueError("responses must be a non-empty list of str or AIMessage")
+        for response in responses:
+            if not isinstance(response, (str, AIMessage)):
+                raise TypeError(
+                    f"each response must be a str or AIMessage, got {type(response).__name__}"
+                )
+        split_text("", chunking)  # validates chunking now rather than mid-run
+        if delay < 0:
+            raise ValueError(f"delay must be >= 0, got {delay}")
+        self.responses = list(responses)
+        self.chunking, self.delay, self.stream_usage = chunking, delay, stream_usage
+        self.name = name
+        self.model_name = "scripted"
+        self._turn = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"ScriptedChatModel(responses={len(self.responses)}, chunking={self.chunking!r})"
+
+    async def _stream_chat(
+        self, messages: list[BaseMessage], ctx: RunScope
+    ) -> AsyncGenerator[AIMessageChunk, None]:
+        response = self.responses[next(self._turn) % len(self.responses)]
+        message = response if isinstance(response, AIMessage) else AIMessage(content=response)
+        text = message.text
+        pieces = split_text(text, self.chunking)
+        tool_chunks = list(_tool_call_chunks(message))
+        count = 0
+        for piece in pieces:
+            if self.delay:
+                await trio.sleep(self.delay)
+            count += 1
+            yield AIMessageChunk(content=piece)
+        for tool_chunk in tool_chunks:
+            if self.delay:
+                await trio.sleep(self.delay)
+            count += 1
+            yield AIMessageChunk(content="", tool_call_chunks=[tool_chunk])
+        if not pieces and not tool_chunks:
+            yield AIMessageChunk(content="")
+        if self.stream_usage:
+            prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)
+            yield AIMessageChunk(
+                content="",
+                usage_metadata={
+                    "input_tokens": prompt_tokens,
+                    "output_tokens": count,
+                    "total_tokens": prompt_tokens + count,
+                },
+            )
+
+
+def _tool_call_chunks(message: AIMessage) -> Any:
+    """A message's tool calls as streamed fragments: name and id first, arguments in pieces."""
+    for index, call in enumerate(message.tool_calls):
+        args = json.dumps(call.get("args", {}))
+        pieces = split_text(args, 8) or [""]
+        for i, piece in enumerate(pieces):
+            yield {
+                "name": call["name"] if i == 0 else None,
+                "args": piece,
+                "id": (call.get("id") or f"call_{index}") if i == 0 else None,
+                "index": index,
+                "type": "tool_call_chunk",
+            }

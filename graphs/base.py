@@ -141,13 +141,15 @@ class Runnable(Generic[In, Out]):
         shares its event buses and ``seq`` counter and inherits its tags and metadata.
         """
         cfg = ensure_config(config)
+        # EventBus objects in config["callbacks"] subscribe this run (and its children).
+        extra = tuple(b for b in cfg.get("callbacks") or () if isinstance(b, EventBus))
         parent = current_scope()
         if parent is not None:
             state = parent.state
             slot = Slot(state=state, parent=parent, is_root=True, config=cfg)
             bound = cfg.get("bound", parent.config.get("bound", DEFAULT_BOUND))
         else:
-            state = RunState(buses, attempt=attempt)
+            state = RunState(buses + extra, attempt=attempt)
             slot = Slot(state=state, is_root=True, config=cfg)
             bound = cfg.get("bound", DEFAULT_BOUND)
 

@@ -1,6 +1,8 @@
 """Components: messages, prompts, chat models, output parsers, documents and retrieval."""
 
 from nodes.chat_models import BaseChatModel, ScriptedChatModel
+from nodes.documents import Document
+from nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
 from nodes.messages import (
     AIMessage,
     AIMessageChunk,
@@ -15,17 +17,24 @@ from nodes.parsers import (
     StrOutputParser,
 )
 from nodes.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
+from nodes.retrievers import VectorStoreRetriever
 from nodes.templates import ChatPromptValue, MissingVariablesError, StringPromptValue
+from nodes.vectorstores import InMemoryVectorStore
 
 __all__ = [
     "AIMessage",
     "AIMessageChunk",
     "BaseChatModel",
+    "BaseEmbeddings",
     "BaseMessage",
     "ChatPromptTemplate",
     "ChatPromptValue",
     "CommaSeparatedListOutputParser",
+    "Document",
+    "Embeddings",
+    "HashingEmbeddings",
     "HumanMessage",
+    "InMemoryVectorStore",
     "MessagesPlaceholder",
     "MissingVariablesError",
     "OutputParserError",
@@ -35,4 +44,5 @@ __all__ = [
     "StringPromptValue",
     "SystemMessage",
     "ToolMessage",
+    "VectorStoreRetriever",
 ]

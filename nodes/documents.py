@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -9,6 +10,10 @@ import attrs
 from runtime.wire import register_wire_type
 
 __all__ = ["Document"]
+
+
+def _copy(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(metadata)
 
 
 @register_wire_type
@@ -26,7 +31,7 @@ class Document:
     """
 
     page_content: str = attrs.field(validator=attrs.validators.instance_of(str))
-    metadata: dict[str, Any] = attrs.field(factory=dict, converter=dict, kw_only=True)
+    metadata: dict[str, Any] = attrs.field(factory=dict, converter=_copy, kw_only=True)
     id: str | None = attrs.field(
         default=None,
         kw_only=True,

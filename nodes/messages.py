@@ -87,9 +87,10 @@ def _rebuild(cls: Callable[..., Exception], kwargs: dict[str, Any]) -> Exception
     return cls(**kwargs)
 
 
-# -- field converters: check and copy on the way in, naming the class and field on error ------
+# -- fields: converters copy on the way in, validators check and name the class and field ----
 
-_Converter: TypeAlias = Callable[[Any, object, "attrs.Attribute[Any]"], Any]
+_Validator: TypeAlias = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+_Content: TypeAlias = "str | list[str | dict[str, Any]]"
 
 
 def _fail(owner: object, field: attrs.Attribute[Any], expected: str, got: object) -> MessageFieldError:
@@ -97,41 +98,43 @@ def _fail(owner: object, field: attrs.Attribute[Any], expected: str, got: object
         message_class=type(owner).__name__, field=field.name, expected=expected, got=got)
 
 
-def _content(value: Any, owner: object, field: attrs.Attribute[Any]) -> str | list[Any]:
-    if type(value) is str:  # the streaming hot path
-        return value
-    if isinstance(value, list) and all(isinstance(block, (str, dict)) for block in value):
-        # Copied, so a caller mutating its blocks later cannot change the message.
+def _check(expected: str, ok: Callable[[Any], bool]) -> _Validator:
+    def validate(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+        if not ok(value):
+            raise _fail(owner, field, expected, value)
+    return validate
+
+
+def _is_content(value: object) -> bool:
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(block, (str, dict)) for block in value))
+
+
+_content_ok: Final = _check("str or list of str/dict blocks", _is_content)
+_str_ok: Final = _check("str", lambda value: isinstance(value, str))
+_optional_str_ok: Final = _check("str or None", lambda value: value is None or isinstance(value, str))
+_dict_ok: Final = _check("dict", lambda value: isinstance(value, dict))
+_optional_dict_ok: Final = _check("dict or None", lambda value: value is None or isinstance(value, dict))
+
+
+def _copy_content(value: _Content) -> _Content:
+    # Copied, so a caller mutating its blocks later cannot change the message.
+    if type(value) is list:
         return [dict(block) if isinstance(block, dict) else block for block in value]
-    if isinstance(value, str):
-        return str(value)
-    raise _fail(owner, field, "str or list of str/dict blocks", value)
+    return value
 
 
-def _typed(expected: str, *types: type) -> _Converter:
-    """A converter accepting instances of ``types``; mappings are copied into dicts."""
-    def convert(value: Any, owner: object, field: attrs.Attribute[Any]) -> Any:
-        if isinstance(value, types):
-            return value if value is None or isinstance(value, str) else dict(value)
-        raise _fail(owner, field, expected, value)
-    return convert
+def _copy_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else value  # others fail validation
 
 
-_optional_str: Final = _typed("str or None", str, type(None))
-_optional_dict: Final = _typed("dict or None", Mapping, type(None))
+def _copy_optional_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else value
 
 
-def _choice(*allowed: str | None) -> _Converter:
-    def check(value: Any, owner: object, field: attrs.Attribute[Any]) -> Any:
-        if value in allowed:
-            return value
-        raise _fail(owner, field, " or ".join(map(repr, allowed)), value)
-    return check
-
-
-# Each entry kind: its keys, with the types each key accepts.
+# Each kind of tool-call entry: its keys, with the types each key accepts.
 _STR_OR_NONE: Final = (str, type(None))
-_ENTRY_KINDS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
+_ENTRY_KEYS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
     "tool_call": {"name": (str,), "args": (dict,), "id": _STR_OR_NONE},
     "invalid_tool_call": {"name": _STR_OR_NONE, "args": _STR_OR_NONE, "id": _STR_OR_NONE,
                           "error": _STR_OR_NONE},
@@ -140,35 +143,50 @@ _ENTRY_KINDS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
 }
 
 
-def _entries(kind: str) -> _Converter:
-    """A converter for a list of tool-call dicts: keys checked, missing ones ``None``."""
-    spec = _ENTRY_KINDS[kind]
-    expected = f"list of {kind} dicts with keys {sorted(spec)}"
+def _copy_entries(value: Sequence[Mapping[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Copies of the entries, missing keys ``None`` and ``type`` set; others fail validation."""
+    if not isinstance(value, (list, tuple)):
+        return value  # type: ignore[return-value]  # not a list: validation reports it
+    entries: list[Any] = []
+    for item in value:
+        if isinstance(item, Mapping):
+            item = {**dict.fromkeys(_ENTRY_KEYS[kind]), **item, "type": item.get("type", kind)}
+            if isinstance(item["args"], Mapping):
+                item["args"] = dict(item["args"])
+        entries.append(item)
+    return entries
 
-    def convert(value: Any, owner: object, field: attrs.Attribute[Any]) -> list[dict[str, Any]]:
-        if type(value) is list and not value:
-            return []
-        if not isinstance(value, (list, tuple)):
+
+def _copy_tool_calls(value: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return _copy_entries(value, "tool_call")
+
+
+def _copy_invalid_tool_calls(value: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return _copy_entries(value, "invalid_tool_call")
+
+
+def _copy_tool_call_chunks(value: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return _copy_entries(value, "tool_call_chunk")
+
+
+def _entries_ok(kind: str) -> _Validator:
+    keys = _ENTRY_KEYS[kind]
+    expected = f"list of {kind} dicts with keys {sorted(keys)}"
+
+    def validate(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, list):
             raise _fail(owner, field, expected, value)
-        entries = []
         for item in value:
-            if not isinstance(item, Mapping) or not set(item) <= {*spec, "type"} or any(
-                not isinstance(item.get(key), types) or isinstance(item.get(key), bool)
-                for key, types in spec.items()
-            ) or item.get("type", kind) != kind:
+            if not isinstance(item, dict) or item.keys() - keys.keys() != {"type"} or any(
+                not isinstance(item[key], types) or isinstance(item[key], bool)
+                for key, types in keys.items()
+            ) or item["type"] != kind:
                 raise _fail(owner, field, expected, item)
-            entry = {key: item.get(key) for key in spec}
-            if kind == "tool_call":
-                entry["args"] = dict(entry["args"])
-            entry["type"] = kind
-            entries.append(entry)
-        return entries
-    return convert
+    return validate
 
 
-def _field(convert: _Converter, **kwargs: Any) -> Any:
-    return attrs.field(converter=attrs.Converter(convert, takes_self=True, takes_field=True),
-                       **kwargs)
+def _one_of(*allowed: str | None) -> _Validator:
+    return _check(" or ".join(map(repr, allowed)), lambda value: value in allowed)
 
 
 # -- the messages ---------------------------------------------------------------------------
@@ -187,11 +205,13 @@ class BaseMessage:
     type: ClassVar[str]
     _title: ClassVar[str]
 
-    content: str | list[str | dict[str, Any]] = _field(_content)
-    id: str | None = _field(_optional_str, default=None, kw_only=True)
-    additional_kwargs: dict[str, Any] = _field(_typed("dict", Mapping), factory=dict, kw_only=True)
-    response_metadata: dict[str, Any] = _field(_typed("dict", Mapping), factory=dict, kw_only=True)
-    name: str | None = _field(_optional_str, default=None, kw_only=True)
+    content: _Content = attrs.field(converter=_copy_content, validator=_content_ok)
+    id: str | None = attrs.field(default=None, kw_only=True, validator=_optional_str_ok)
+    additional_kwargs: dict[str, Any] = attrs.field(
+        factory=dict, kw_only=True, converter=_copy_dict, validator=_dict_ok)
+    response_metadata: dict[str, Any] = attrs.field(
+        factory=dict, kw_only=True, converter=_copy_dict, validator=_dict_ok)
+    name: str | None = attrs.field(default=None, kw_only=True, validator=_optional_str_ok)
 
     def __attrs_pre_init__(self) -> None:
         if type(self) is BaseMessage:
@@ -232,28 +252,30 @@ class BaseMessage:
 
     def __repr__(self) -> str:
         shown = ", ".join(
-            f"{name}={getattr(self, name)!r}" for name in _repr_order(type(self))
-            if name == "content" or getattr(self, name) != _defaults(type(self))[name]
+            f"{name}={value!r}" for name, default in _repr_fields(type(self))
+            if (value := getattr(self, name)) != default or name == "content"
         )
         return f"{type(self).__name__}({shown})"
 
 
-@functools.cache
-def _repr_order(cls: type[BaseMessage]) -> tuple[str, ...]:
-    # content first, then the class's own fields, then the common ones (LangChain's order
-    # would bury tool calls behind empty dicts).
-    common = [field.name for field in attrs.fields(BaseMessage)]
-    own = [field.name for field in attrs.fields(cls) if field.name not in common]
-    return ("content", *own, *common[1:])
+_REPR_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
-@functools.cache
-def _defaults(cls: type[BaseMessage]) -> dict[str, Any]:
-    defaults: dict[str, Any] = {}
-    for field in attrs.fields(cls):
-        default = field.default
-        defaults[field.name] = default.factory() if isinstance(default, attrs.Factory) else default  # type: ignore[misc]
-    return defaults
+def _repr_fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """``(name, default)`` of each field in repr order, computed once per class."""
+    if cls not in _REPR_FIELDS:
+        # content first, then the class's own fields, then the common ones (LangChain's order
+        # buries tool calls behind empty dicts).
+        common = [field.name for field in attrs.fields(BaseMessage)]
+        fields = {field.name: field for field in attrs.fields(cls)}
+        order = ["content", *(name for name in fields if name not in common), *common[1:]]
+        _REPR_FIELDS[cls] = tuple((name, _default(fields[name])) for name in order)
+    return _REPR_FIELDS[cls]
+
+
+def _default(field: attrs.Attribute[Any]) -> Any:
+    factory = getattr(field.default, "factory", None)  # attrs.Factory(dict) and the like
+    return factory() if callable(factory) else field.default
 
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -291,8 +313,8 @@ class ToolMessage(BaseMessage):
     type: ClassVar[str] = "tool"
     _title: ClassVar[str] = "Tool Message"
 
-    tool_call_id: str = _field(_typed("str", str), kw_only=True)
-    status: str = _field(_choice("success", "error"), default="success", kw_only=True)
+    tool_call_id: str = attrs.field(kw_only=True, validator=_str_ok)
+    status: str = attrs.field(default="success", kw_only=True, validator=_one_of("success", "error"))
 
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -310,11 +332,14 @@ class AIMessage(BaseMessage):
     _title: ClassVar[str] = "Ai Message"
 
     # An empty reply that only calls tools is common: content may be left out.
-    content: str | list[str | dict[str, Any]] = _field(_content, default="")
-    tool_calls: list[dict[str, Any]] = _field(_entries("tool_call"), factory=list, kw_only=True)
-    invalid_tool_calls: list[dict[str, Any]] = _field(
-        _entries("invalid_tool_call"), factory=list, kw_only=True)
-    usage_metadata: dict[str, Any] | None = _field(_optional_dict, default=None, kw_only=True)
+    content: _Content = attrs.field(default="", converter=_copy_content, validator=_content_ok)
+    tool_calls: list[dict[str, Any]] = attrs.field(
+        factory=list, kw_only=True, converter=_copy_tool_calls, validator=_entries_ok("tool_call"))
+    invalid_tool_calls: list[dict[str, Any]] = attrs.field(
+        factory=list, kw_only=True, converter=_copy_invalid_tool_calls,
+        validator=_entries_ok("invalid_tool_call"))
+    usage_metadata: dict[str, Any] | None = attrs.field(
+        default=None, kw_only=True, converter=_copy_optional_dict, validator=_optional_dict_ok)
 
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -334,11 +359,14 @@ class AIMessageChunk(BaseMessage):
     type: ClassVar[str] = "AIMessageChunk"
     _title: ClassVar[str] = "AIMessageChunk"
 
-    content: str | list[str | dict[str, Any]] = _field(_content, default="")
-    usage_metadata: dict[str, Any] | None = _field(_optional_dict, default=None, kw_only=True)
-    tool_call_chunks: list[dict[str, Any]] = _field(
-        _entries("tool_call_chunk"), factory=list, kw_only=True)
-    chunk_position: str | None = _field(_choice(None, "last"), default=None, kw_only=True)
+    content: _Content = attrs.field(default="", converter=_copy_content, validator=_content_ok)
+    usage_metadata: dict[str, Any] | None = attrs.field(
+        default=None, kw_only=True, converter=_copy_optional_dict, validator=_optional_dict_ok)
+    tool_call_chunks: list[dict[str, Any]] = attrs.field(
+        factory=list, kw_only=True, converter=_copy_tool_call_chunks,
+        validator=_entries_ok("tool_call_chunk"))
+    chunk_position: str | None = attrs.field(
+        default=None, kw_only=True, validator=_one_of(None, "last"))
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:

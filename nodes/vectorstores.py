@@ -12,12 +12,15 @@ import math
 import operator
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 
 from nodes.documents import Document
 from nodes.embeddings import Embeddings
+
+if TYPE_CHECKING:
+    from nodes.retrievers import VectorStoreRetriever
 
 __all__ = ["InMemoryVectorStore"]
 
@@ -93,8 +96,8 @@ class InMemoryVectorStore:
         """Make a store holding ``documents`` (see ``add_documents``).
 
         >>> from nodes.embeddings import HashingEmbeddings
-        >>> store = InMemoryVectorStore.from_documents([Document("hi", id="h")], HashingEmbeddings())
-        >>> store.get_by_ids(["h"])
+        >>> docs = [Document("hi", id="h")]
+        >>> InMemoryVectorStore.from_documents(docs, HashingEmbeddings()).get_by_ids(["h"])
         [Document(id='h', metadata={}, page_content='hi')]
         """
         store = cls(embedding)
@@ -120,10 +123,14 @@ class InMemoryVectorStore:
         if metadatas is None:
             metadatas = [{}] * len(texts)
         _check_length("metadatas", _sequence("metadatas", metadatas), len(texts))
-        documents = [Document(text, metadata=dict(meta)) for text, meta in zip(texts, metadatas)]
+        documents = [
+            Document(text, metadata=dict(meta)) for text, meta in zip(texts, metadatas, strict=True)
+        ]
         return self.add_documents(documents, ids=ids)
 
-    def add_documents(self, documents: Sequence[Document], ids: Sequence[str] | None = None) -> list[str]:
+    def add_documents(
+        self, documents: Sequence[Document], ids: Sequence[str] | None = None
+    ) -> list[str]:
         """Embed and store ``documents``; return their ids.
 
         A document's id is taken from ``ids`` if given, else from ``document.id``, else a new
@@ -152,7 +159,7 @@ class InMemoryVectorStore:
         _check_length("the embedding's vectors", vectors, len(documents))
         entries = [
             _Entry(document=attrs.evolve(doc, id=doc_id), vector=_Vector.from_floats(vector))
-            for doc, doc_id, vector in zip(documents, ids, vectors)
+            for doc, doc_id, vector in zip(documents, ids, vectors, strict=True)
         ]
         # Check every vector before storing any, so a bad batch leaves the store unchanged.
         dimensions = self._dimensions()
@@ -160,7 +167,7 @@ class InMemoryVectorStore:
             if dimensions is None:
                 dimensions = len(entry.vector.values)
             _check_dimensions(entry.vector, dimensions, "document")
-        for doc_id, entry in zip(ids, entries):
+        for doc_id, entry in zip(ids, entries, strict=True):
             self._entries[doc_id] = entry
         return list(ids)
 
@@ -185,7 +192,9 @@ class InMemoryVectorStore:
         """
         return [self._entries[i].document for i in _sequence("ids", ids) if i in self._entries]
 
-    def similarity_search(self, query: str, k: int = 4, filter: _Filter | None = None) -> list[Document]:
+    def similarity_search(
+        self, query: str, k: int = 4, filter: _Filter | None = None
+    ) -> list[Document]:
         """Return the ``k`` documents most similar to ``query``, most similar first.
 
         ``filter`` keeps only some documents: a function of the document, or a mapping that
@@ -193,7 +202,8 @@ class InMemoryVectorStore:
 
         >>> from nodes.embeddings import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(
-        ...     ["cats like fish", "dogs like fish"], HashingEmbeddings(), [{"pet": "cat"}, {"pet": "dog"}])
+        ...     ["cats like fish", "dogs like fish"], HashingEmbeddings(),
+        ...     metadatas=[{"pet": "cat"}, {"pet": "dog"}])
         >>> [d.page_content for d in store.similarity_search("fish", filter={"pet": "dog"})]
         ['dogs like fish']
 
@@ -226,6 +236,20 @@ class InMemoryVectorStore:
         """
         _check_k(k)
         return [doc for doc, _ in self._search(embedding, k, filter)]
+
+    def as_retriever(
+        self, *, k: int = 4, search_kwargs: dict[str, Any] | None = None, name: str | None = None
+    ) -> VectorStoreRetriever:
+        """A retriever node over this store: a query in, the ``k`` closest documents out.
+
+        >>> store = InMemoryVectorStore.from_texts(["harrison worked at kensho"],
+        ...                                        HashingEmbeddings())
+        >>> store.as_retriever(k=1).invoke("where did harrison work?")[0].page_content
+        'harrison worked at kensho'
+        """
+        from nodes.retrievers import VectorStoreRetriever
+
+        return VectorStoreRetriever(self, k=k, search_kwargs=search_kwargs, name=name)
 
     async def asimilarity_search(
         self, query: str, k: int = 4, filter: _Filter | None = None
@@ -280,7 +304,8 @@ def _compile_filter(filter: _Filter | None) -> Callable[[Document], bool]:
     if callable(filter):
         return filter
     raise TypeError(
-        f"filter must be a function of a Document or a mapping of metadata, got {type(filter).__name__}"
+        "filter must be a function of a Document or a mapping of metadata, "
+        f"got {type(filter).__name__}"
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
@@ -83,7 +83,9 @@ class LogWriter:
         self._packer = msgpack.Packer()
         self._owns_file = isinstance(path_or_file, (str, os.PathLike))
         self._file: BinaryIO = (
-            open(path_or_file, "wb") if isinstance(path_or_file, (str, os.PathLike)) else path_or_file
+            open(path_or_file, "wb")  # noqa: SIM115 -- the writer owns it; close() closes it
+            if isinstance(path_or_file, (str, os.PathLike))
+            else path_or_file
         )
         self._closed = False
         self.write(header_record)
@@ -284,7 +286,7 @@ def read_log(path_or_bytes: str | os.PathLike[str] | bytes) -> LogContents:
     return LogContents(header=header, records=events)
 
 
-def iter_log(path: str | os.PathLike[str]) -> Iterator[Any]:
+def iter_log(path: str | os.PathLike[str]) -> Generator[Any, None, None]:
     """Yield the records of the event log at ``path`` one by one, in constant memory.
 
     The header is checked before the first record. Close the iterator (``contextlib.closing``)
@@ -324,10 +326,10 @@ def _read(file: BinaryIO, name: str) -> tuple[dict[str, Any], Iterator[Any]]:
     version = header[_MAGIC]
     if type(version) is not int or version != _VERSION:
         raise WireFormatError(
-            f"event log {name!r} has format version {version!r}; this rillet reads version {_VERSION}"
+            f"event log {name!r} has format version {version!r}; "
+            f"this rillet reads version {_VERSION}"
         )
     return header, objects
-
 
 
 def _objects(file: BinaryIO, name: str) -> Iterator[Any]:
@@ -350,11 +352,11 @@ def _objects(file: BinaryIO, name: str) -> Iterator[Any]:
         end = unpacker.tell()
         yield value
     # The unpacker has read to end of file; bytes past the last value are a partial record.
-    size = file.tell()
-    if size > end:
+    lost = file.tell() - end
+    if lost:
         raise TruncatedLogError(
             f"event log {name!r} is truncated at byte {end}: "
-            f"the last {size - end} bytes are an incomplete record",
+            f"the log ends {lost} byte{'s' if lost > 1 else ''} into a record",
             offset=end,
             events=[],
         )
@@ -369,6 +371,8 @@ def _reason(exc: Exception) -> str:
         return "values nest too deeply"
     if isinstance(exc, msgpack.exceptions.BufferFull):
         return "a record is larger than the reader's buffer"
+    if isinstance(exc, TypeError):
+        return f"a map key cannot be a Python dict key ({exc})"
     return str(exc) or type(exc).__name__
 
 

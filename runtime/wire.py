@@ -162,7 +162,9 @@ def register_wire_type(
     if to_dict is None and from_dict is None:
         fields = _init_fields(cls)
     elif to_dict is None or from_dict is None:
-        raise TypeError(f"register {cls.__qualname__} with both to_dict= and from_dict=, or neither")
+        raise TypeError(
+            f"register {cls.__qualname__} with both to_dict= and from_dict=, or neither"
+        )
 
     codec = _Codec(cls=cls, tag=tag, fields=fields, to_dict=to_dict, from_dict=from_dict)
     _BY_CLASS[cls] = codec
@@ -294,7 +296,10 @@ def _encode(value: Any) -> Any:
         if _INT_MIN <= value <= _INT_MAX:
             return value
         # Two's complement bytes, not a decimal string: str(int) is capped at 4300 digits.
-        return {_TAG: "int", "bytes": value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True)}
+        return {
+            _TAG: "int",
+            "bytes": value.to_bytes(value.bit_length() // 8 + 1, "big", signed=True),
+        }
     if cls is tuple:
         return {_TAG: "tuple", "items": _encode_list(value)}
     codec = _BY_CLASS.get(cls)
@@ -342,7 +347,7 @@ def _encode_list(items: list[Any] | tuple[Any, ...]) -> list[Any]:
     raise AssertionError("unreachable: an item failed to encode once but not twice")
 
 
-def _encode_dict(value: dict[Any, Any]) -> Any:
+def _encode_dict(value: dict[Any, Any]) -> dict[str, Any]:
     if _TAG in value:
         return _encode_pairs(value)  # escape a user key that looks like our tag
     out: dict[str, Any] = {}
@@ -403,7 +408,8 @@ def _decode_tagged(tree: dict[str, Any]) -> Any:
     except WireFormatError:
         raise
     except (TypeError, ValueError, KeyError) as exc:
-        # The class's own validation (attrs validators, from_dict) rejected the fields.
+        # The class's own checks (attrs validators, from_dict) rejected the fields, or a
+        # tagged dict has an unhashable key.
         raise WireFormatError(f"cannot decode wire type {tag!r}: {exc}") from exc
     if tag in _BUILTIN_TAGS:
         raise WireFormatError(f"malformed wire value tagged {tag!r}: {tree!r:.80}")

@@ -67,7 +67,10 @@ def strict(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, [strict(v) for v in value])
     if attrs.has(type(value)):
-        return (type(value).__name__, [strict(getattr(value, f.name)) for f in attrs.fields(type(value))])
+        return (
+            type(value).__name__,
+            [strict(getattr(value, f.name)) for f in attrs.fields(type(value))],
+        )
     return (type(value).__name__, value)
 
 
@@ -82,7 +85,13 @@ scalars = (
     | st.binary()
     | st.fractions()
 )
-keys = st.text() | st.integers() | st.just("__rillet__") | st.tuples(st.integers(), st.text()) | st.binary()
+keys = (
+    st.text()
+    | st.integers()
+    | st.just("__rillet__")
+    | st.tuples(st.integers(), st.text())
+    | st.binary()
+)
 
 
 def containers(children: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -159,7 +168,14 @@ def test_attrs_classes_travel_by_init_arguments() -> None:
     tree = encode_value(box)
     assert tree == {
         "__rillet__": "test_wire.Box",
-        "items": [{"__rillet__": "test_wire.Point", "x": 1, "y": {"__rillet__": "tuple", "items": [2, 3]}}, None],
+        "items": [
+            {
+                "__rillet__": "test_wire.Point",
+                "x": 1,
+                "y": {"__rillet__": "tuple", "items": [2, 3]},
+            },
+            None,
+        ],
         "label": "crate",
     }
     decoded = decode_value(tree)
@@ -192,7 +208,9 @@ def test_registering_again_is_idempotent_and_conflicts_are_refused() -> None:
     class Point2:
         x: int
 
-    with pytest.raises(ValueError, match=r"^wire tag 'test_wire\.Point' is already used by .*Point; pass"):
+    with pytest.raises(
+        ValueError, match=r"^wire tag 'test_wire\.Point' is already used by .*Point; pass"
+    ):
         register_wire_type(Point2, tag="test_wire.Point")
     with pytest.raises(ValueError, match=r"already registered with wire tag 'test_wire\.Point'"):
         register_wire_type(Point, tag="test_wire.Other")
@@ -202,7 +220,9 @@ def test_registering_again_is_idempotent_and_conflicts_are_refused() -> None:
 
 def test_a_plain_class_needs_both_hooks() -> None:
     """Without attrs fields there is nothing to encode unless the caller says how."""
-    with pytest.raises(TypeError, match=r"^Unregistered is not an attrs class; pass to_dict= and from_dict=$"):
+    with pytest.raises(
+        TypeError, match=r"^Unregistered is not an attrs class; pass to_dict= and from_dict=$"
+    ):
         register_wire_type(Unregistered)
     with pytest.raises(TypeError, match="both to_dict= and from_dict=, or neither"):
         register_wire_type(Unregistered, to_dict=lambda u: {})
@@ -219,7 +239,10 @@ def test_unencodable_values_are_named_with_their_path() -> None:
         ({"__rillet__": Unregistered()}, "$['__rillet__']"),
     ]
     for value, path in cases:
-        message = f"cannot encode value of type 'Unregistered' at {path}; register it with register_wire_type"
+        message = (
+            f"cannot encode value of type 'Unregistered' at {path}; "
+            "register it with register_wire_type"
+        )
         with pytest.raises(WireFormatError, match=f"^{re.escape(message)}$"):
             encode_value(value)
 
@@ -244,8 +267,8 @@ def test_exceptions_point_to_error_info() -> None:
     """Exceptions never go on the wire; the error says what to send instead."""
     with pytest.raises(
         WireFormatError,
-        match=r"^cannot encode value of type 'ValueError' at \$\.error; exceptions never go on the wire; "
-        r"send error_info\(exc\) instead$",
+        match=r"^cannot encode value of type 'ValueError' at \$\.error; "
+        r"exceptions never go on the wire; send error_info\(exc\) instead$",
     ):
         encode_value({"error": ValueError("boom")})
     info = error_info(KeyError("missing"))
@@ -255,7 +278,9 @@ def test_exceptions_point_to_error_info() -> None:
 
 def test_unknown_tags_list_the_known_ones() -> None:
     """An unknown tag names itself and every tag this process knows."""
-    with pytest.raises(WireFormatError, match=r"^unknown wire type 'Foo'; expected one of \[(.*)\]$") as info:
+    with pytest.raises(
+        WireFormatError, match=r"^unknown wire type 'Foo'; expected one of \[(.*)\]$"
+    ) as info:
         decode_value([{"__rillet__": "Foo"}])
     known = info.value.args[0].split("expected one of ")[1]
     assert "'ErrorInfo'" in known and "'test_wire.Point'" in known and "'tuple'" in known
@@ -280,7 +305,9 @@ def test_malformed_builtin_tags_raise_wire_errors(tree: Any) -> None:
 
 def test_a_class_that_rejects_its_fields_raises_a_wire_error() -> None:
     """Decoding calls the class, so its validators guard the wire too."""
-    with pytest.raises(WireFormatError, match=r"^cannot decode wire type 'test_wire\.Positive': 'n' must be > 0"):
+    with pytest.raises(
+        WireFormatError, match=r"^cannot decode wire type 'test_wire\.Positive': 'n' must be > 0"
+    ):
         decode_value({"__rillet__": "test_wire.Positive", "n": 0})
     with pytest.raises(WireFormatError, match=r"unexpected keyword argument 'z'"):
         decode_value({"__rillet__": "test_wire.Point", "x": 1, "z": 2})
@@ -302,6 +329,13 @@ def test_to_dict_must_return_a_str_keyed_dict() -> None:
     class Odd:
         pass
 
-    register_wire_type(Odd, tag="test_wire.Odd", to_dict=lambda o: {1: 2}, from_dict=lambda d: Odd())
-    with pytest.raises(TypeError, match=r"^to_dict for wire type 'test_wire\.Odd' must return a dict"):
+    register_wire_type(
+        Odd,
+        tag="test_wire.Odd",
+        to_dict=lambda o: {1: 2},  # type: ignore[dict-item]
+        from_dict=lambda d: Odd(),
+    )
+    with pytest.raises(
+        TypeError, match=r"^to_dict for wire type 'test_wire\.Odd' must return a dict"
+    ):
         encode_value(Odd())

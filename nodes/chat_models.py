@@ -78,7 +78,7 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
         async for chunk in self._stream_chat(messages, ctx):
             if pending is not None:
                 yield pending
-            pending = chunk if chunk.id else attrs.evolve(chunk, id=default_id)
+            pending = chunk if chunk.id is not None else attrs.evolve(chunk, id=default_id)
         if pending is not None:
             yield attrs.evolve(pending, chunk_position="last")
 
@@ -158,6 +158,7 @@ class ScriptedChatModel(BaseChatModel):
         self, messages: list[BaseMessage], ctx: RunScope
     ) -> AsyncGenerator[AIMessageChunk, None]:
         response = self.responses[next(self._turn) % len(self.responses)]
+        run_id = f"lc_run--{ctx.run_id}"  # set at construction: no per-chunk copy later
         message = response if isinstance(response, AIMessage) else AIMessage(content=response)
         text = message.text
         pieces = split_text(text, self.chunking)
@@ -167,18 +168,19 @@ class ScriptedChatModel(BaseChatModel):
             if self.delay:
                 await trio.sleep(self.delay)
             count += 1
-            yield AIMessageChunk(content=piece)
+            yield AIMessageChunk(content=piece, id=run_id)
         for tool_chunk in tool_chunks:
             if self.delay:
                 await trio.sleep(self.delay)
             count += 1
-            yield AIMessageChunk(content="", tool_call_chunks=[tool_chunk])
+            yield AIMessageChunk(content="", tool_call_chunks=[tool_chunk], id=run_id)
         if not pieces and not tool_chunks:
-            yield AIMessageChunk(content="")
+            yield AIMessageChunk(content="", id=run_id)
         if self.stream_usage:
             prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)
             yield AIMessageChunk(
                 content="",
+                id=run_id,
                 usage_metadata={
                     "input_tokens": prompt_tokens,
                     "output_tokens": count,

@@ -56,17 +56,22 @@ tool-call chunks whose ids do not conflict within one index.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from nodes.messages import AIMessageChunk
 
 __all__ = [
     "FIRST_VALUE_KEYS",
     "LAST_VALUE_NUMBER_KEYS",
     "STREAMED_TEXT_KEYS",
+    "add_chunks",
     "merge_content",
     "merge_dicts",
     "merge_ids",
     "merge_tool_call_chunks",
     "merge_usage",
+    "tool_calls_from_chunks",
 ]
 
 STREAMED_TEXT_KEYS: Final = frozenset({
@@ -91,6 +96,28 @@ LAST_VALUE_NUMBER_KEYS: Final = frozenset(
     {"index", "created", "created_at", "timestamp", "expires_at"}
 )
 """Numbers under these keys are positions or times, not counters: the last one wins."""
+
+
+def add_chunks(first: AIMessageChunk, *others: AIMessageChunk) -> AIMessageChunk:
+    """Add message chunks in one pass: ``first + [others...]``, of ``first``'s class.
+
+    >>> from nodes.messages import AIMessageChunk
+    >>> add_chunks(AIMessageChunk("a"), AIMessageChunk("b", chunk_position="last"))
+    AIMessageChunk(content='ab', chunk_position='last')
+    """
+    chunks = (first, *others)
+    return type(first)(
+        content=merge_content(*(chunk.content for chunk in chunks)),
+        id=merge_ids(*(chunk.id for chunk in chunks)),
+        additional_kwargs=merge_dicts(
+            *(chunk.additional_kwargs for chunk in chunks), field="additional_kwargs"),
+        response_metadata=merge_dicts(
+            *(chunk.response_metadata for chunk in chunks), field="response_metadata"),
+        name=next((chunk.name for chunk in chunks if chunk.name is not None), None),
+        usage_metadata=merge_usage(*(chunk.usage_metadata for chunk in chunks)),
+        tool_call_chunks=merge_tool_call_chunks(*(chunk.tool_call_chunks for chunk in chunks)),
+        chunk_position="last" if any(c.chunk_position == "last" for c in chunks) else None,
+    )
 
 
 class _Pieces(list[str]):
@@ -331,3 +358,37 @@ def _is_block_index(index: object) -> bool:
 
 def _shown(value: Any) -> Any:
     return "".join(value) if type(value) is _Pieces else value
+
+
+def tool_calls_from_chunks(
+    chunks: Iterable[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(tool_calls, invalid_tool_calls)`` from merged chunks, parsing ``args`` leniently.
+
+    ``args`` of ``""`` or ``None`` is ``{}``; args that do not parse to a dict make an invalid
+    call with ``error=None``, as LangChain does.
+
+    >>> tool_calls_from_chunks([{"name": "f", "args": '{"q": "ca', "id": "c1", "index": 0}])
+    ([{'name': 'f', 'args': {'q': 'ca'}, 'id': 'c1', 'type': 'tool_call'}], [])
+    """
+    valid: list[dict[str, Any]] = []
+    invalid: list[dict[str, Any]] = []
+    chunks = list(chunks)
+    if not chunks:
+        return valid, invalid
+    # Imported on first use: importing messages must not need the parser module.
+    from nodes.partial_json import parse_partial_json
+
+    for chunk in chunks:
+        raw = chunk.get("args")
+        try:
+            args = parse_partial_json(raw) if raw else {}
+        except ValueError:
+            args = None
+        if isinstance(args, dict):
+            valid.append({"name": chunk.get("name") or "", "args": args, "id": chunk.get("id"),
+                          "type": "tool_call"})
+        else:
+            invalid.append({"name": chunk.get("name"), "args": raw, "id": chunk.get("id"),
+                            "error": None, "type": "invalid_tool_call"})
+    return valid, invalid

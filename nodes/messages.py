@@ -63,9 +63,7 @@ class MessageFieldError(RilletError, TypeError):
         )
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (MessageFieldError, dict(
-            message_class=self.message_class, field=self.field, expected=self.expected,
-            got=self.got)))
+        return _rebuild, (type(self), vars(self))
 
 
 class MessageCoercionError(RilletError, TypeError):
@@ -80,11 +78,11 @@ class MessageCoercionError(RilletError, TypeError):
         super().__init__(f"cannot make a message from {type(got).__name__} {got!r:.80}: {reason}")
 
     def __reduce__(self) -> Any:
-        return (_rebuild, (MessageCoercionError, dict(got=self.got, reason=self.reason)))
+        return _rebuild, (type(self), vars(self))
 
 
-def _rebuild(cls: Callable[..., Exception], kwargs: dict[str, Any]) -> Exception:
-    return cls(**kwargs)
+def _rebuild(cls: Callable[..., Exception], facts: dict[str, Any]) -> Exception:
+    return cls(**facts)  # errors are rebuilt from their keyword-only facts when unpickled
 
 
 # -- fields: converters copy on the way in, validators check and name the class and field ----
@@ -185,10 +183,6 @@ def _entries_ok(kind: str) -> _Validator:
     return validate
 
 
-def _one_of(*allowed: str | None) -> _Validator:
-    return _check(" or ".join(map(repr, allowed)), lambda value: value in allowed)
-
-
 # -- the messages ---------------------------------------------------------------------------
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -203,7 +197,6 @@ class BaseMessage:
     """
 
     type: ClassVar[str]
-    _title: ClassVar[str]
 
     content: _Content = attrs.field(converter=_copy_content, validator=_content_ok)
     id: str | None = attrs.field(default=None, kw_only=True, validator=_optional_str_ok)
@@ -242,7 +235,7 @@ class BaseMessage:
         <BLANKLINE>
         hi
         """
-        title = f" {self._title} "
+        title = f" {self.type.title()} Message "  # LangChain's titles, "Ai Message" included
         bar = "=" * ((80 - len(title)) // 2)
         lines = [f"{bar}{title}{bar}{'=' * (len(title) % 2)}"]
         if self.name is not None:
@@ -262,10 +255,9 @@ _REPR_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
 
 
 def _repr_fields(cls: type) -> tuple[tuple[str, Any], ...]:
-    """``(name, default)`` of each field in repr order, computed once per class."""
+    """``(name, default)`` of each field in repr order: content, the class's own fields, then
+    the common ones (LangChain's order buries tool calls behind empty dicts)."""
     if cls not in _REPR_FIELDS:
-        # content first, then the class's own fields, then the common ones (LangChain's order
-        # buries tool calls behind empty dicts).
         common = [field.name for field in attrs.fields(BaseMessage)]
         fields = {field.name: field for field in attrs.fields(cls)}
         order = ["content", *(name for name in fields if name not in common), *common[1:]]
@@ -287,7 +279,6 @@ class HumanMessage(BaseMessage):
     """
 
     type: ClassVar[str] = "human"
-    _title: ClassVar[str] = "Human Message"
 
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -299,7 +290,6 @@ class SystemMessage(BaseMessage):
     """
 
     type: ClassVar[str] = "system"
-    _title: ClassVar[str] = "System Message"
 
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -311,10 +301,10 @@ class ToolMessage(BaseMessage):
     """
 
     type: ClassVar[str] = "tool"
-    _title: ClassVar[str] = "Tool Message"
 
     tool_call_id: str = attrs.field(kw_only=True, validator=_str_ok)
-    status: str = attrs.field(default="success", kw_only=True, validator=_one_of("success", "error"))
+    status: str = attrs.field(default="success", kw_only=True, validator=_check(
+        "'success' or 'error'", lambda value: value in ("success", "error")))
 
 
 @attrs.frozen(repr=False, unsafe_hash=False)
@@ -329,7 +319,6 @@ class AIMessage(BaseMessage):
     """
 
     type: ClassVar[str] = "ai"
-    _title: ClassVar[str] = "Ai Message"
 
     # An empty reply that only calls tools is common: content may be left out.
     content: _Content = attrs.field(default="", converter=_copy_content, validator=_content_ok)
@@ -357,7 +346,6 @@ class AIMessageChunk(BaseMessage):
     """
 
     type: ClassVar[str] = "AIMessageChunk"
-    _title: ClassVar[str] = "AIMessageChunk"
 
     content: _Content = attrs.field(default="", converter=_copy_content, validator=_content_ok)
     usage_metadata: dict[str, Any] | None = attrs.field(
@@ -366,7 +354,8 @@ class AIMessageChunk(BaseMessage):
         factory=list, kw_only=True, converter=_copy_tool_call_chunks,
         validator=_entries_ok("tool_call_chunk"))
     chunk_position: str | None = attrs.field(
-        default=None, kw_only=True, validator=_one_of(None, "last"))
+        default=None, kw_only=True, validator=_check(
+        "None or 'last'", lambda value: value in (None, "last")))
 
     @property
     def tool_calls(self) -> list[dict[str, Any]]:
@@ -385,25 +374,7 @@ class AIMessageChunk(BaseMessage):
     @functools.cached_property
     def _derived_tool_calls(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         # Derived once per chunk and only when asked: streaming never pays for parsing.
-        if not self.tool_call_chunks:
-            return [], []
-        from nodes.partial_json import parse_partial_json
-
-        valid: list[dict[str, Any]] = []
-        invalid: list[dict[str, Any]] = []
-        for chunk in self.tool_call_chunks:
-            raw = chunk["args"]
-            try:
-                args = parse_partial_json(raw) if raw else {}
-            except ValueError:
-                args = None
-            if isinstance(args, dict):
-                valid.append({"name": chunk["name"] or "", "args": args, "id": chunk["id"],
-                              "type": "tool_call"})
-            else:
-                invalid.append({"name": chunk["name"], "args": raw, "id": chunk["id"],
-                                "error": None, "type": "invalid_tool_call"})
-        return valid, invalid
+        return merge.tool_calls_from_chunks(self.tool_call_chunks)
 
     def __add__(self, other: AIMessageChunk | list[AIMessageChunk]) -> AIMessageChunk:
         if isinstance(other, AIMessageChunk):
@@ -419,7 +390,7 @@ class AIMessageChunk(BaseMessage):
             others = other
         else:
             return NotImplemented
-        return _add_chunks(self, others)
+        return merge.add_chunks(self, *others)
 
     def to_message(self) -> AIMessage:
         """The whole message this chunk stands for, with its tool calls parsed.
@@ -451,23 +422,6 @@ class AIMessageChunk(BaseMessage):
             usage_metadata=message.usage_metadata,
             tool_call_chunks=[{"name": name, "args": args, "id": id_, "index": index}
                               for index, (name, args, id_) in enumerate(calls)])
-
-
-def _add_chunks(first: AIMessageChunk, others: Sequence[AIMessageChunk]) -> AIMessageChunk:
-    chunks = (first, *others)
-    return type(first)(
-        content=merge.merge_content(*(chunk.content for chunk in chunks)),
-        id=merge.merge_ids(*(chunk.id for chunk in chunks)),
-        additional_kwargs=merge.merge_dicts(
-            *(chunk.additional_kwargs for chunk in chunks), field="additional_kwargs"),
-        response_metadata=merge.merge_dicts(
-            *(chunk.response_metadata for chunk in chunks), field="response_metadata"),
-        name=next((chunk.name for chunk in chunks if chunk.name is not None), None),
-        usage_metadata=merge.merge_usage(*(chunk.usage_metadata for chunk in chunks)),
-        tool_call_chunks=merge.merge_tool_call_chunks(
-            *(chunk.tool_call_chunks for chunk in chunks)),
-        chunk_position="last" if any(c.chunk_position == "last" for c in chunks) else None,
-    )
 
 
 _M = TypeVar("_M", bound=BaseMessage)

@@ -46,6 +46,14 @@ class RunnableBinding(Runnable[Any, Any]):
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         return self.bound._wire(w, out, slot.with_config(self.config), input_mode)
 
+    async def abatch(self, inputs: list[Any], config: Any = None, *,
+                     return_exceptions: bool = False, max_concurrency: int | None = None,
+                     **kwargs: Any) -> list[Any]:
+        """Batch with the bound config; a bound ``max_concurrency`` limits the batch too."""
+        return await super().abatch(
+            inputs, config, return_exceptions=return_exceptions,
+            max_concurrency=max_concurrency or self.config.get("max_concurrency"), **kwargs)
+
     def get_graph(self) -> DrawableGraph:
         graph = self.bound.get_graph()
         if "run_name" in self.config and len(graph.nodes) == 1:

@@ -183,6 +183,19 @@ class Graph(Runnable[Any, Any]):
         from graphs.draw import DrawableGraph
 
         self.compile()
-        labels = {n: n for n in self.nodes}
-        return DrawableGraph.from_edges(labels, self.edges, self.entries[0], self.exits[0])
-
+        # Ids unique to this graph, so two graphs with the same node names draw apart.
+        ids = {n: f"{n}#{id(self):x}" for n in self.nodes}
+        labels = {ids[n]: n for n in self.nodes}
+        edges = [(ids[a], ids[b]) for a, b in self.edges]
+        first, last = ids[self.entries[0]], ids[self.exits[0]]
+        # Several entries (exits) hang off one input (output) node, so a graph embedded in a
+        # chain connects to all of them, not only to the first.
+        if len(self.entries) > 1:
+            first = f"{self.get_name()}Input#{id(self):x}"
+            labels = {first: f"{self.get_name()}Input", **labels}
+            edges += [(first, ids[entry]) for entry in self.entries]
+        if len(self.exits) > 1:
+            last = f"{self.get_name()}Output#{id(self):x}"
+            labels[last] = f"{self.get_name()}Output"
+            edges += [(ids[exit], last) for exit in self.exits]
+        return DrawableGraph.from_edges(labels, edges, first, last)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from contextlib import aclosing
 from typing import Any
 
 import trio
@@ -76,13 +77,16 @@ class RunnableLambda(Runnable[Any, Any]):
 
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
         args, kwargs = self._args(input, ctx)
+        # aclosing: leaving early must run the user's generator's finally now, not at GC.
         if self._agen:
-            async for item in self.func(*args, **kwargs):
-                yield item
+            async with aclosing(self.func(*args, **kwargs)) as items:
+                async for item in items:
+                    yield item
             return
         if self._gen:
-            async for item in _iterate_in_threads(self.func(*args, **kwargs)):
-                yield item
+            async with aclosing(_iterate_in_threads(self.func(*args, **kwargs))) as items:
+                async for item in items:
+                    yield item
             return
         if self._async:
             result = await self.func(*args, **kwargs)
@@ -126,17 +130,13 @@ class RunnableGenerator(Runnable[Any, Any]):
         self, chunks: AsyncIterator[Any], ctx: RunScope
     ) -> AsyncGenerator[Any, None]:
         kwargs = {"config": ctx.config} if self._config else {}
-        if self._agen:
-            agen = self.func(chunks, **kwargs)
-            try:
-                async for item in agen:
-                    yield item
-            finally:
-                await agen.aclose()
-            return
-        inputs = _ThreadInput(chunks)
-        async for item in _iterate_in_threads(self.func(inputs, **kwargs)):
-            yield item
+        source = (
+            self.func(chunks, **kwargs) if self._agen
+            else _iterate_in_threads(self.func(_ThreadInput(chunks), **kwargs))
+        )
+        async with aclosing(source) as items:
+            async for item in items:
+                yield item
 
 
 class _ThreadInput(Iterator[Any]):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from graphs.base import Runnable, coerce_to_runnable
 from graphs.slots import Slot
 from runtime.chunks import DELTA, keyed
@@ -53,20 +55,25 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         return DELTA
 
     def _finalize(self, value: Any) -> Any:
+        # Keys are already in declaration order (the chunks carry it); finalize each branch.
         if not isinstance(value, dict):
             return value
-        ordered = {k: self.steps[k]._finalize(value[k]) for k in self.steps if k in value}
-        ordered.update((k, v) for k, v in value.items() if k not in ordered)
-        return ordered
+        return {k: self.steps[k]._finalize(v) if k in self.steps else v for k, v in value.items()}
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=DELTA)
         merged = out.tapped(scope)
+        limit = scope.config.get("max_concurrency")
+        # Branches' nodes hold the limiter while they work (after buffering their input, so
+        # a waiting branch never blocks the fan-out): at most `limit` branches busy at once.
+        limiter = trio.CapacityLimiter(limit) if limit and limit < len(self.steps) else None
+        order = tuple(self.steps)
         entries = [
             step._wire(
                 w,
-                merged.mapped(keyed(key)),
-                slot.child(scope, step_tag=f"map:key:{key}", entry=True, exit=True),
+                merged.mapped(keyed(key, order)),
+                slot.child(scope, step_tag=f"map:key:{key}", entry=True, exit=True,
+                           limiter=limiter),
                 input_mode,
             )
             for key, step in self.steps.items()

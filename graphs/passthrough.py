@@ -16,6 +16,7 @@ import trio
 from graphs.base import Runnable
 from graphs.parallel import RunnableParallel
 from graphs.slots import Slot
+from runtime.actors import annotate_error
 from runtime.chunks import DELTA, Accumulator, AddableDict
 from runtime.edges import SKIP, Outlet
 from runtime.errors import NodeInputError
@@ -85,23 +86,24 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         return DELTA
 
     def _finalize(self, value: Any) -> Any:
-        if not isinstance(value, dict):
-            return value
-        assigned = self.mapper._finalize({k: v for k, v in value.items() if k in self.mapper.steps})
-        return {**{k: v for k, v in value.items() if k not in assigned}, **assigned}
+        # Input keys come first, then the assigned keys in declaration order (chunk order).
+        return self.mapper._finalize(value)
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=DELTA)
         tapped = out.tapped(scope)
         keys = frozenset(self.mapper.steps)
-        name = scope.name
 
         def own_keys(chunk: Any) -> Any:
             if not isinstance(chunk, dict):
-                raise NodeInputError(
-                    node=name, expected="a dict (RunnablePassthrough.assign() adds keys to it)",
+                error = NodeInputError(
+                    node=scope.name, expected="a dict (RunnablePassthrough.assign() adds keys to it)",
                     got=chunk,
                 )
+                # Raised on the upstream actor's outlet (assign's own keys need no actor of
+                # their own), so name the assign node before the upstream's name is attached.
+                annotate_error(error, scope)
+                raise error
             kept = AddableDict({k: v for k, v in chunk.items() if k not in keys})
             return kept if kept else SKIP
 

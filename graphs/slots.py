@@ -34,6 +34,7 @@ class Slot:
     is_root: bool = False
     # Config bound around this runnable (with_config) or given by the caller (root).
     config: RunnableConfig = attrs.field(factory=dict)
+    limiter: Any = None
 
     def with_config(self, inner: RunnableConfig) -> Slot:
         """Bind ``inner`` closer to the runnable: the outer (already bound) config wins."""
@@ -79,12 +80,13 @@ class Slot:
             output_mode=output_mode,
             config=run_config,
             input_view=runnable._event_input if is_overridden(runnable) else None,
+            limiter=self.limiter,
         )
         return w.note_scope(scope)
 
     def child(
         self, scope: RunScope, *, step_tag: str | None = None, entry: bool = False,
-        exit: bool = False,
+        exit: bool = False, limiter: Any = None,
     ) -> Slot:
         """The slot of a child of ``scope`` (a composite's step or branch)."""
         return Slot(
@@ -93,6 +95,7 @@ class Slot:
             step_tag=step_tag,
             entry=scope if entry else None,
             exit=scope if exit else None,
+            limiter=limiter,
         )
 
 

@@ -1,5 +1,6 @@
 """Components: messages, prompts, chat models, output parsers, documents and retrieval."""
 
+import nodes.registry  # noqa: F401  (registers wire types and n-ary addition)
 from nodes.chat_models import BaseChatModel, ScriptedChatModel
 from nodes.documents import Document
 from nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings

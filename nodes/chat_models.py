@@ -16,6 +16,7 @@ import itertools
 import json
 import re
 from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from typing import Any, ClassVar
 
 import attrs
@@ -74,11 +75,13 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
         messages = self.to_messages(input, ctx.name)
         default_id = f"lc_run--{ctx.run_id}"
         pending: AIMessageChunk | None = None
-        # Hold one chunk back so the last one can be marked chunk_position="last".
-        async for chunk in self._stream_chat(messages, ctx):
-            if pending is not None:
-                yield pending
-            pending = chunk if chunk.id is not None else attrs.evolve(chunk, id=default_id)
+        # Hold one chunk back so the last one can be marked chunk_position="last"; aclosing
+        # so that leaving early closes a provider's HTTP stream at once, not at GC.
+        async with aclosing(self._stream_chat(messages, ctx)) as chunks:
+            async for chunk in chunks:
+                if pending is not None:
+                    yield pending
+                pending = chunk if chunk.id is not None else attrs.evolve(chunk, id=default_id)
         if pending is not None:
             yield attrs.evolve(pending, chunk_position="last")
 
@@ -168,7 +171,7 @@ class ScriptedChatModel(BaseChatModel):
             if self.delay:
                 await trio.sleep(self.delay)
             count += 1
-            yield AIMessageChunk(content=piece, id=run_id)
+            yield AIMessageChunk.of_text(piece, run_id)
         for tool_chunk in tool_chunks:
             if self.delay:
                 await trio.sleep(self.delay)

@@ -105,7 +105,8 @@ def _parse(template: str) -> tuple[tuple[str, str | None], ...]:
         if name is None:
             pieces.append((literal, None))
             continue
-        shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        shown = "{" + name + (f"!{conversion}" if conversion else "")
+        shown += (f":{spec}" if spec else "") + "}"
         if conversion:
             reason = f"{shown} has a conversion, which templates do not support"
         elif spec:

@@ -17,7 +17,7 @@ node's name and re-raised, which cancels the run's nursery.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from contextlib import aclosing, asynccontextmanager
 from typing import Any
 
 import trio
@@ -92,6 +92,16 @@ def annotate_error(error: BaseException, scope: RunScope) -> None:
         error.add_note(f"(raised in rillet node {scope.name!r}, kind {scope.kind!r})")
 
 
+@asynccontextmanager
+async def _limited(scope: RunScope) -> AsyncIterator[None]:
+    """Hold the scope's concurrency limiter (a parallel's max_concurrency) while working."""
+    if scope.limiter is None:
+        yield
+        return
+    async with scope.limiter:
+        yield
+
+
 async def _fail(error: BaseException, scope: RunScope) -> None:
     if isinstance(error, trio.Cancelled):
         return
@@ -138,11 +148,12 @@ async def stream_actor(
             if acc.empty:
                 await scope.skip()
                 return
-            await scope.start(acc.value)
-            async with aclosing(stream(acc.value)) as outputs:
-                async for chunk in outputs:
-                    if not await out.send(chunk):
-                        return
+            async with _limited(scope):
+                await scope.start(acc.value)
+                async with aclosing(stream(acc.value)) as outputs:
+                    async for chunk in outputs:
+                        if not await out.send(chunk):
+                            return
             await scope.finish()
         except BaseException as error:
             await _fail(error, scope)
@@ -164,8 +175,9 @@ async def invoke_actor(
             if acc.empty:
                 await scope.skip()
                 return
-            await scope.start(acc.value)
-            result = await invoke(acc.value)
+            async with _limited(scope):
+                await scope.start(acc.value)
+                result = await invoke(acc.value)
             if not await out.send(result):
                 return
             await scope.finish(result)

@@ -94,7 +94,7 @@ class RunScope:
     __slots__ = (
         "run_id", "name", "kind", "parent_ids", "tags", "inheritable_tags", "metadata",
         "state", "parent", "entry", "exit", "pending_exits", "streams", "is_root",
-        "started", "ended", "failed", "input", "output", "config", "log", "input_view",
+        "started", "ended", "failed", "input", "output", "config", "log", "input_view", "limiter",
         "__weakref__",
     )
 
@@ -115,6 +115,7 @@ class RunScope:
         output_mode: str = DELTA,
         config: Mapping[str, Any] | None = None,
         input_view: Callable[[Any], Any] | None = None,
+        limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.name, self.kind, self.state, self.parent = name, kind, state, parent
@@ -133,6 +134,8 @@ class RunScope:
         self.input: Any = MISSING
         # How events show this run's input (a chat model reports {"messages": [[...]]}).
         self.input_view = input_view
+        # Shared by the nodes under a parallel with max_concurrency: held while they work.
+        self.limiter = limiter if limiter is not None or parent is None else parent.limiter
         self.output = Accumulator(output_mode)
         self.config: dict[str, Any] = dict(config or {})
         self.log = get_logger(run_id=self.run_id, run_name=name, node=name, kind=kind)

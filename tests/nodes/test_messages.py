@@ -91,33 +91,35 @@ def test_bad_content_names_class_field_expected_and_got() -> None:
     assert isinstance(caught.value, TypeError)
     assert (caught.value.message_class, caught.value.field, caught.value.got) == (
         "HumanMessage", "content", 5)
-    with pytest.raises(MessageFieldError, match=r"^AIMessage\.content expected .*, got list: \['a', 3\]$"):
+    with pytest.raises(MessageFieldError, match=r"^AIMessage\.content .*, got list: \['a', 3\]"):
         AIMessage(["a", 3])  # type: ignore[list-item]
 
 
-@pytest.mark.parametrize(("build", "expected"), [
-    (lambda: HumanMessage("hi", id=3), r"^HumanMessage\.id expected str or None, got int: 3$"),  # type: ignore[arg-type]
-    (lambda: SystemMessage("hi", name=[]), r"^SystemMessage\.name expected str or None"),  # type: ignore[arg-type]
-    (lambda: AIMessage(additional_kwargs=[1]), r"^AIMessage\.additional_kwargs expected dict"),  # type: ignore[arg-type]
-    (lambda: AIMessage(usage_metadata=5), r"^AIMessage\.usage_metadata expected dict or None"),  # type: ignore[arg-type]
-    (lambda: ToolMessage("x", tool_call_id=1), r"^ToolMessage\.tool_call_id expected str, got int"),  # type: ignore[arg-type]
-    (lambda: ToolMessage("x", tool_call_id="c", status="ok"),
+@pytest.mark.parametrize(("cls", "fields", "expected"), [
+    (HumanMessage, {"id": 3}, r"^HumanMessage\.id expected str or None, got int: 3$"),
+    (SystemMessage, {"name": []}, r"^SystemMessage\.name expected str or None"),
+    (AIMessage, {"additional_kwargs": [1]}, r"^AIMessage\.additional_kwargs expected dict"),
+    (AIMessage, {"usage_metadata": 5}, r"^AIMessage\.usage_metadata expected dict or None"),
+    (ToolMessage, {"tool_call_id": 1}, r"^ToolMessage\.tool_call_id expected str, got int"),
+    (ToolMessage, {"tool_call_id": "c", "status": "ok"},
      r"^ToolMessage\.status expected 'success' or 'error', got str: 'ok'$"),
-    (lambda: AIMessageChunk(chunk_position="first"),
+    (AIMessageChunk, {"chunk_position": "first"},
      r"^AIMessageChunk\.chunk_position expected None or 'last', got str: 'first'$"),
-    (lambda: AIMessage(tool_calls=[{"name": "f", "args": "{}"}]),
+    (AIMessage, {"tool_calls": [{"name": "f", "args": "{}"}]},
      r"^AIMessage\.tool_calls expected list of tool_call dicts with keys \['args', 'id', 'name'\], "
      r"got dict: \{'name': 'f', 'args': '\{\}', 'id': None, 'type': 'tool_call'\}$"),
-    (lambda: AIMessageChunk(tool_call_chunks=[{"name": "f", "arguments": "{"}]),
+    (AIMessageChunk, {"tool_call_chunks": [{"name": "f", "arguments": "{"}]},
      r"^AIMessageChunk\.tool_call_chunks expected list of tool_call_chunk dicts"),
-    (lambda: AIMessageChunk(tool_call_chunks=[{"index": True}]),
+    (AIMessageChunk, {"tool_call_chunks": [{"index": True}]},
      r"^AIMessageChunk\.tool_call_chunks expected"),
-    (lambda: AIMessage(invalid_tool_calls="x"), r"^AIMessage\.invalid_tool_calls expected list"),  # type: ignore[arg-type]
+    (AIMessage, {"invalid_tool_calls": "x"}, r"^AIMessage\.invalid_tool_calls expected list"),
 ])
-def test_bad_fields_raise_message_field_error(build: Any, expected: str) -> None:
+def test_bad_fields_raise_message_field_error(
+    cls: type[BaseMessage], fields: dict[str, Any], expected: str
+) -> None:
     """Every checked field names the class, the field, what it expected and what it got."""
     with pytest.raises(MessageFieldError, match=expected):
-        build()
+        cls("hi", **fields)
 
 
 def test_tool_message_needs_a_tool_call_id() -> None:
@@ -216,7 +218,7 @@ def test_content_str_plus_list_puts_the_string_first() -> None:
 
 
 def test_content_list_plus_str_appends_to_a_trailing_string_or_adds_one() -> None:
-    """``["a"] + "b"`` → ``['ab']``; ``[block a] + "b"`` → ``[block a, 'b']``; ``""`` adds nothing."""
+    """``["a"] + "b"`` → ``['ab']``; ``[block a] + "b"`` → ``[block a, 'b']``; ``""``: no-op."""
     block = {"type": "text", "text": "a"}
     assert (chunk(["a"]) + chunk("b")).content == ["ab"]
     assert (chunk([block]) + chunk("b")).content == [block, "b"]
@@ -226,7 +228,8 @@ def test_content_list_plus_str_appends_to_a_trailing_string_or_adds_one() -> Non
 def test_content_list_plus_list_merges_blocks_by_index() -> None:
     """Blocks with the same index merge (text concatenated); others are appended."""
     left = chunk([{"type": "text", "text": "Hel", "index": 0}])
-    right = chunk([{"type": "text", "text": "lo", "index": 0}, {"type": "text", "text": "X", "index": 1}])
+    right = chunk([{"type": "text", "text": "lo", "index": 0},
+                   {"type": "text", "text": "X", "index": 1}])
     assert (left + right).content == [{"type": "text", "text": "Hello", "index": 0},
                                       {"type": "text", "text": "X", "index": 1}]
 
@@ -256,7 +259,7 @@ def test_counters_add_and_positions_and_times_take_the_last() -> None:
 
 
 def test_repeated_labels_are_not_concatenated() -> None:
-    """The LangChain bug, fixed: model_name stays 'gpt-4'; finish_reason None + 'stop' → 'stop'."""
+    """LangChain's bug, fixed: model_name stays 'gpt-4'; finish_reason None + 'stop' is 'stop'."""
     labels = {"model_name": "gpt-4", "system_fingerprint": "fp_1", "model": "gpt-4",
               "finish_reason": None}
     pieces = [chunk("a", response_metadata=labels), chunk("b", response_metadata=labels),
@@ -289,7 +292,8 @@ def test_metadata_lists_merge_by_index_and_append_the_rest() -> None:
     """Lists in metadata: indexed dicts merge, everything else is appended."""
     merged = (chunk(additional_kwargs={"tool_calls": [{"index": 0, "function": {"arguments": "{"}}],
                                        "citations": ["a"]})
-              + chunk(additional_kwargs={"tool_calls": [{"index": 0, "function": {"arguments": "}"}}],
+              + chunk(additional_kwargs={"tool_calls": [{"index": 0,
+                                                         "function": {"arguments": "}"}}],
                                          "citations": ["a"]}))
     assert merged.additional_kwargs == {
         "tool_calls": [{"index": 0, "function": {"arguments": "{}"}}], "citations": ["a", "a"]}
@@ -470,7 +474,8 @@ def _combine(chunks: list[AIMessageChunk], data: st.DataObject) -> AIMessageChun
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    lambda inner: (st.lists(inner, max_size=3)
+                   | st.dictionaries(st.text(max_size=3), inner, max_size=3)),
     max_leaves=6,
 )
 
@@ -546,7 +551,8 @@ metadata = st.recursive(
         "flag": st.booleans(), "items": st.lists(st.text("c", max_size=1), max_size=2),
     }),
     lambda inner: st.fixed_dictionaries({}, optional={"nested": inner, "blocks": st.lists(
-        st.fixed_dictionaries({"index": st.integers(0, 2)}, optional={"text": st.text("d", max_size=1)}),
+        st.fixed_dictionaries({"index": st.integers(0, 2)},
+                              optional={"text": st.text("d", max_size=1)}),
         unique_by=lambda block: block["index"], max_size=2)}),
     max_leaves=4,
 )
@@ -691,7 +697,8 @@ def test_messages_from_dict_errors_are_wire_format_errors(data: Any, expected: s
 def test_get_buffer_string_writes_a_transcript() -> None:
     """One ``Role: text`` line per message, with configurable human and AI prefixes."""
     messages = [SystemMessage("be brief"), HumanMessage("hi"), AIMessage("hello"),
-                ToolMessage("42", tool_call_id="c"), AIMessageChunk(["a", {"type": "text", "text": "b"}])]
+                ToolMessage("42", tool_call_id="c"),
+                AIMessageChunk(["a", {"type": "text", "text": "b"}])]
     assert get_buffer_string(messages) == (
         "System: be brief\nHuman: hi\nAI: hello\nTool: 42\nAI: ab")
     assert get_buffer_string(messages[1:3], human_prefix="Q", ai_prefix="A") == "Q: hi\nA: hello"

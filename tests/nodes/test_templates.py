@@ -241,7 +241,9 @@ def test_missing_template_variable_names_the_prompt() -> None:
     ([HumanMessage("ok"), 5], r"int: 5"),
     ([("tool", "42")], r"tuple: \('tool', '42'\)"),
 ])
-def test_placeholder_values_that_are_not_messages_are_node_input_errors(value: Any, got: str) -> None:
+def test_placeholder_values_that_are_not_messages_are_node_input_errors(
+    value: Any, got: str
+) -> None:
     """The error names the prompt, the placeholder and the offending value."""
     with pytest.raises(NodeInputError, match=(
         rf"^node 'ChatPromptTemplate' expected a list of messages for placeholder 'history', "

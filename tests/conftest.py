@@ -1,0 +1,94 @@
+"""Fixtures shared by the runtime and Runnable API tests: leftover tasks and threads."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import CodeType
+
+import pytest
+import trio
+
+
+def _live_task_names() -> list[str]:
+    """Every task of the current trio run, found by walking down from the root task."""
+    names: list[str] = []
+    todo = [trio.lowlevel.current_root_task()]
+    while todo:
+        task = todo.pop()
+        for nursery in task.child_nurseries:
+            for child in nursery.child_tasks:
+                names.append(child.name)
+                todo.append(child)
+    return names
+
+
+@pytest.fixture
+def rillet_tasks() -> Callable[[], list[str]]:
+    """A function listing the live tasks that belong to rillet runs (run tasks and actors)."""
+
+    def live() -> list[str]:
+        return [
+            name for name in _live_task_names()
+            if name.startswith("rillet-run") or name.startswith("runtime.")
+        ]
+
+    return live
+
+
+def _wait_until_stable(read: Callable[[], object], *, polls: int = 4) -> object:
+    """Poll ``read()`` with short real sleeps until it returns the same value ``polls`` times in
+    a row (bounded: about two seconds at most); return that value."""
+    last, same = read(), 0
+    for _ in range(400):
+        time.sleep(0.005)
+        now = read()
+        same = same + 1 if now == last else 0
+        last = now
+        if same >= polls:
+            return now
+    return last
+
+
+@pytest.fixture
+def wait_until_stable() -> Callable[[Callable[[], object]], object]:
+    """Wait (bounded, short real sleeps) until a value read from other threads stops changing."""
+    return _wait_until_stable
+
+
+def _threads_running(code: CodeType) -> list[str]:
+    """Names of the threads whose stack is currently inside ``code``."""
+    names = {t.ident: t.name for t in threading.enumerate()}
+    busy = []
+    for ident, frame in sys._current_frames().items():
+        f = frame
+        while f is not None:
+            if f.f_code is code:
+                busy.append(names.get(ident, str(ident)))
+                break
+            f = f.f_back
+    return busy
+
+
+@pytest.fixture
+def threads_running() -> Callable[[CodeType], list[str]]:
+    """A function naming the threads whose stack is inside a given function's code right now."""
+    return _threads_running
+
+
+@pytest.fixture
+def settled_threads() -> Iterator[Callable[[int], int]]:
+    """A function that waits (bounded) until ``threading.active_count()`` is at most
+    ``baseline`` and returns the count it settled at."""
+
+    def settle(baseline: int) -> int:
+        for _ in range(400):
+            count = threading.active_count()
+            if count <= baseline:
+                return count
+            time.sleep(0.005)
+        return threading.active_count()
+
+    yield settle

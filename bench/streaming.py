@@ -115,9 +115,13 @@ def throughput_rows(workload: int, case: str, measured: dict[str, Measured], exp
         values.setdefault("langchain", None)
     reps = {name: len(m.reps) for name, m in measured.items()}
     counts_by_impl = {name: m.median(count) for name, m in measured.items()}
+    per_cpu = {name: _median([r[count] / r["cpu"] for r in m.reps
+                              if not r.get("dnf") and r.get("cpu")])
+               for name, m in measured.items()}
     return [
         Row(workload=workload, case=case, metric=rate, unit=rate, higher_is_better=True,
-            values=values, reps=reps, notes=notes, extra={count: counts_by_impl}),
+            values=values, reps=reps, notes=notes,
+            extra={count: counts_by_impl, f"{count} per CPU second": per_cpu}),
         Row(workload=workload, case=case, metric=latency, unit="ms", higher_is_better=False,
             values=firsts, reps=reps, notes=notes),
     ]

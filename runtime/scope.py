@@ -134,8 +134,10 @@ class RunScope:
         self.input: Any = MISSING
         # How events show this run's input (a chat model reports {"messages": [[...]]}).
         self.input_view = input_view
-        # Shared by the nodes under a parallel with max_concurrency: held while they work.
-        self.limiter = limiter if limiter is not None or parent is None else parent.limiter
+        # Shared by the nodes under a parallel with max_concurrency: held while they work. A
+        # child run started by such a node must not wait for the slot its parent holds.
+        inherited = parent.limiter if parent is not None and not is_root else None
+        self.limiter = limiter if limiter is not None else inherited
         self.output = Accumulator(output_mode)
         self.config: dict[str, Any] = dict(config or {})
         self.log = get_logger(run_id=self.run_id, run_name=name, node=name, kind=kind)

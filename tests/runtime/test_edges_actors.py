@@ -285,12 +285,15 @@ async def test_stream_actor_buffers_then_streams() -> None:
 # -- backpressure through a whole run -----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("config", "bound"), [(None, 16), ({"bound": 2}, 2)])
+@pytest.mark.parametrize(
+    ("how", "bound"), [("default", 16), ("run config", 2), ("with_config", 2)]
+)
 async def test_generator_never_runs_more_than_a_few_bounds_ahead_of_a_slow_consumer(
-    autojump_clock: trio.testing.MockClock, config: dict[str, Any] | None, bound: int
+    autojump_clock: trio.testing.MockClock, how: str, bound: int
 ) -> None:
     """With a consumer taking one chunk a second, an upstream generator is held back by the
-    edges: produced - consumed never exceeds a few channel bounds."""
+    edges: produced - consumed never exceeds a few channel bounds (the default 16, or a
+    ``bound`` given in the run's config or bound with ``with_config``)."""
     produced = 0
 
     async def source(chunks: AsyncIterator[Any]) -> AsyncGenerator[int, None]:
@@ -305,7 +308,10 @@ async def test_generator_never_runs_more_than_a_few_bounds_ahead_of_a_slow_consu
             yield chunk
 
     # source -> relay -> sink: two bounded edges between the generator and the consumer.
-    chain = RunnableGenerator(source) | relay
+    chain: Any = RunnableGenerator(source) | relay
+    config = {"bound": bound} if how == "run config" else None
+    if how == "with_config":
+        chain = chain.with_config(bound=bound)
     consumed, lags = 0, []
     async for _ in chain.astream(None, config):
         consumed += 1

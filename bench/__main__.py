@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     for row, text, met in verdicts:
         mark = {True: "MET   ", False: "MISSED", None: "n/a   "}[met]
         print(f"  {mark} ({row.workload}) {row.case}, {row.metric}: {text}")
-    for number, error in errors.items():
-        print(f"  FAILED workload {number}: {error}")
+    for number, failure in errors.items():
+        print(f"  FAILED workload {number}: {failure}")
     meta = {
         "command": "python -m bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -14,12 +14,14 @@ from nodes.messages import (
 )
 from nodes.parsers import (
     CommaSeparatedListOutputParser,
+    JsonOutputParser,
     OutputParserError,
     StrOutputParser,
 )
 from nodes.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
 from nodes.retrievers import VectorStoreRetriever
 from nodes.templates import ChatPromptValue, MissingVariablesError, StringPromptValue
+from nodes.tools import Tool, ToolArgumentError, tool
 from nodes.vectorstores import InMemoryVectorStore
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "HashingEmbeddings",
     "HumanMessage",
     "InMemoryVectorStore",
+    "JsonOutputParser",
     "MessagesPlaceholder",
     "MissingVariablesError",
     "OutputParserError",
@@ -44,6 +47,9 @@ __all__ = [
     "StrOutputParser",
     "StringPromptValue",
     "SystemMessage",
+    "Tool",
+    "ToolArgumentError",
     "ToolMessage",
     "VectorStoreRetriever",
+    "tool",
 ]

@@ -82,6 +82,12 @@ def test_non_coercible_operands_are_a_type_error(operand: Any) -> None:
         operand | runnable
 
 
+def test_dict_with_a_non_coercible_value_is_a_type_error() -> None:
+    """A dict operand's values are coerced too, so a bad value fails at composition time."""
+    with pytest.raises(TypeError, match="got int: 5"):
+        RunnableLambda(len) | {"a": len, "b": 5}
+
+
 def test_reversed_pipe_with_a_dict_and_a_lambda() -> None:
     """``{...} | runnable`` and ``lambda | runnable`` build sequences starting with the coerced
     operand."""
@@ -212,6 +218,24 @@ async def test_generator_function_in_runnable_lambda_receives_the_whole_input(
     assert [c async for c in (_upstream() | lam).astream(None)] == list("abcdef")
     assert calls == ["abcdef"]
     assert await lam.ainvoke("xyz") == "xyz"
+
+
+async def test_callable_object_with_async_call_is_awaited() -> None:
+    """An object whose ``__call__`` is ``async def`` is awaited like an async function (and
+    ``functools.partial`` of an async function too)."""
+    import functools
+
+    class AddOne:
+        async def __call__(self, x: int) -> int:
+            await trio.lowlevel.checkpoint()
+            return x + 1
+
+    async def add(x: int, y: int) -> int:
+        return x + y
+
+    assert await RunnableLambda(functools.partial(add, y=10)).ainvoke(1) == 11
+    assert await RunnableLambda(AddOne()).ainvoke(1) == 2
+    assert await (RunnableLambda(lambda x: x * 2) | AddOne()).ainvoke(1) == 3
 
 
 async def test_function_returning_a_runnable_streams_it() -> None:

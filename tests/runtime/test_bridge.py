@@ -264,6 +264,20 @@ def test_garbage_collected_sync_stream_cancels_the_run(
     assert settled_threads(baseline) <= baseline
 
 
+def test_sync_stream_is_exhausted_after_raising_the_error() -> None:
+    """Like a generator, a sync stream that raised the run's error is finished: the next
+    ``next()`` raises StopIteration (no second error, no trio channel error)."""
+
+    def fail(x: int) -> int:
+        raise LookupError(f"no {x}")
+
+    chunks = RunnableLambda(fail).stream(3)
+    with pytest.raises(LookupError, match="no 3"):
+        next(chunks)
+    with pytest.raises(StopIteration):
+        next(chunks)
+
+
 def test_sync_stream_is_lazy() -> None:
     """Nothing runs until the first ``next()``: creating a stream starts no run."""
     calls: list[int] = []

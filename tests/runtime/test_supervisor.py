@@ -178,6 +178,17 @@ async def test_astream_keeps_chunks_already_yielded_then_raises() -> None:
     _assert_named(info.value, "_fail_on_b")
 
 
+async def test_astream_is_exhausted_after_raising_the_error() -> None:
+    """Like an async generator, a stream that raised the run's error is finished: the next
+    ``__anext__`` raises StopAsyncIteration, not the error again."""
+    chunks = _failing_chain().astream(None)
+    assert await chunks.__anext__() == "a"
+    with pytest.raises(Boom):
+        await chunks.__anext__()
+    with pytest.raises(StopAsyncIteration):
+        await chunks.__anext__()
+
+
 def test_sync_invoke_and_stream_raise_the_original_exception() -> None:
     """From synchronous code, ``invoke`` and ``stream`` raise the node's exception, named."""
     with pytest.raises(Boom) as info:

@@ -83,6 +83,10 @@ class Runnable(Generic[In, Out]):
         """Metadata this component adds to its runs (a chat model's ``ls_*`` keys)."""
         return None
 
+    def _bound_config(self) -> RunnableConfig:
+        """Config bound around this runnable with ``with_config`` (none for most runnables)."""
+        return {}
+
     def _event_input(self, value: Any) -> Any:
         """How lifecycle events show this runnable's input (override to reshape it)."""
         return value
@@ -98,7 +102,7 @@ class Runnable(Generic[In, Out]):
         scope = slot.make_scope(
             w, self, output_mode=self.output_mode(input_mode), metadata=self._node_metadata()
         )
-        send, recv = w.edge()
+        send, recv = w.edge(scope.config.get("bound"))
         outlet = Emitter.open(out.tapped(scope))
         if cls._atransform is not Runnable._atransform:
             w.actor(transform_actor, _bind_ctx(self._atransform, scope), scope, recv, outlet,
@@ -141,6 +145,8 @@ class Runnable(Generic[In, Out]):
         shares its event buses and ``seq`` counter and inherits its tags and metadata.
         """
         cfg = ensure_config(config)
+        if "bound" not in cfg and "bound" in self._bound_config():
+            cfg["bound"] = self._bound_config()["bound"]  # the sink edge honours it too
         # EventBus objects in config["callbacks"] subscribe this run (and its children).
         extra = tuple(b for b in cfg.get("callbacks") or () if isinstance(b, EventBus))
         parent = current_scope()
@@ -498,14 +504,15 @@ def coerce_to_runnable(thing: Any) -> Runnable[Any, Any]:
     """
     import inspect
 
-    from graphs.lambdas import RunnableGenerator, RunnableLambda
+    from graphs.lambdas import RunnableGenerator, RunnableLambda, _unwrap
     from graphs.parallel import RunnableParallel
 
     if isinstance(thing, Runnable):
         return thing
     if isinstance(thing, dict):
         return RunnableParallel(thing)
-    if inspect.isasyncgenfunction(thing) or inspect.isgeneratorfunction(thing):
+    target = _unwrap(thing)
+    if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
         return RunnableGenerator(thing)
     if callable(thing):
         return RunnableLambda(thing)

@@ -43,6 +43,9 @@ class RunnableBinding(Runnable[Any, Any]):
     def _finalize(self, value: Any) -> Any:
         return self.bound._finalize(value)
 
+    def _bound_config(self) -> RunnableConfig:
+        return self.config
+
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         return self.bound._wire(w, out, slot.with_config(self.config), input_mode)
 

@@ -15,6 +15,7 @@ How a function runs:
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from contextlib import aclosing
@@ -33,6 +34,18 @@ _END = object()
 def _function_name(func: Callable[..., Any], default: str) -> str:
     name = getattr(func, "__name__", None)
     return default if name in (None, "<lambda>") else str(name)
+
+
+def _unwrap(func: Any) -> Any:
+    """What decides the calling convention: the wrapped function of a partial, or the
+    ``__call__`` of a callable object."""
+    while isinstance(func, functools.partial):
+        func = func.func
+    if not inspect.isfunction(func) and not inspect.ismethod(func) and callable(func):
+        call = getattr(type(func), "__call__", None)
+        if call is not None and not inspect.isbuiltin(func):
+            return call
+    return func
 
 
 def _wants_config(func: Callable[..., Any]) -> bool:
@@ -65,9 +78,10 @@ class RunnableLambda(Runnable[Any, Any]):
         self.func = afunc or func
         self.name = name or _function_name(func, "RunnableLambda")
         self._config = _wants_config(self.func)
-        self._async = inspect.iscoroutinefunction(self.func)
-        self._agen = inspect.isasyncgenfunction(self.func)
-        self._gen = inspect.isgeneratorfunction(self.func)
+        target = _unwrap(self.func)
+        self._async = inspect.iscoroutinefunction(target)
+        self._agen = inspect.isasyncgenfunction(target)
+        self._gen = inspect.isgeneratorfunction(target)
 
     def __repr__(self) -> str:
         return f"RunnableLambda({self.name})"
@@ -92,6 +106,8 @@ class RunnableLambda(Runnable[Any, Any]):
             result = await self.func(*args, **kwargs)
         else:
             result = await trio.to_thread.run_sync(lambda: self.func(*args, **kwargs))
+            if inspect.isawaitable(result):  # a sync wrapper handing back a coroutine
+                result = await result
         if isinstance(result, Runnable):
             async with result.astream(input) as chunks:
                 async for chunk in chunks:
@@ -113,7 +129,8 @@ class RunnableGenerator(Runnable[Any, Any]):
     """
 
     def __init__(self, transform: Callable[..., Any], *, name: str | None = None) -> None:
-        if not (inspect.isasyncgenfunction(transform) or inspect.isgeneratorfunction(transform)):
+        target = _unwrap(transform)
+        if not (inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target)):
             raise TypeError(
                 f"RunnableGenerator expects a generator or async generator function, got "
                 f"{_function_name(transform, type(transform).__name__)}"
@@ -121,7 +138,7 @@ class RunnableGenerator(Runnable[Any, Any]):
         self.func = transform
         self.name = name or _function_name(transform, "RunnableGenerator")
         self._config = _wants_config(transform)
-        self._agen = inspect.isasyncgenfunction(transform)
+        self._agen = inspect.isasyncgenfunction(target)
 
     def __repr__(self) -> str:
         return f"RunnableGenerator({self.name})"

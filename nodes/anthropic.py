@@ -288,8 +288,10 @@ class _StreamState:
     def final_chunk(self, requested_model: str) -> AIMessageChunk:
         metadata = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence,
                     "model_name": self.model or requested_model}
+        # Marked last here, so the base class adds no empty closing chunk of its own.
         return AIMessageChunk(content="", id=self.id, response_metadata=metadata,
-                              usage_metadata=anthropic_usage(self.start_usage, self.last_usage))
+                              usage_metadata=anthropic_usage(self.start_usage, self.last_usage),
+                              chunk_position="last")
 
 
 def anthropic_usage(

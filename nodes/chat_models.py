@@ -74,16 +74,16 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[AIMessageChunk, None]:
         messages = self.to_messages(input, ctx.name)
         default_id = f"lc_run--{ctx.run_id}"
-        pending: AIMessageChunk | None = None
-        # Hold one chunk back so the last one can be marked chunk_position="last"; aclosing
-        # so that leaving early closes a provider's HTTP stream at once, not at GC.
+        last: AIMessageChunk | None = None
+        # Every chunk goes out the moment it arrives (holding one back to mark the last would
+        # delay the first token); a stream whose last chunk is unmarked gets LangChain's empty
+        # closing chunk. aclosing: leaving early closes a provider's HTTP stream at once.
         async with aclosing(self._stream_chat(messages, ctx)) as chunks:
             async for chunk in chunks:
-                if pending is not None:
-                    yield pending
-                pending = chunk if chunk.id is not None else attrs.evolve(chunk, id=default_id)
-        if pending is not None:
-            yield attrs.evolve(pending, chunk_position="last")
+                last = chunk if chunk.id is not None else attrs.evolve(chunk, id=default_id)
+                yield last
+        if last is None or last.chunk_position != "last":
+            yield AIMessageChunk(content="", id=default_id, chunk_position="last")
 
     def _stream_chat(
         self, messages: list[BaseMessage], ctx: RunScope
@@ -163,33 +163,24 @@ class ScriptedChatModel(BaseChatModel):
         response = self.responses[next(self._turn) % len(self.responses)]
         run_id = f"lc_run--{ctx.run_id}"  # set at construction: no per-chunk copy later
         message = response if isinstance(response, AIMessage) else AIMessage(content=response)
-        text = message.text
-        pieces = split_text(text, self.chunking)
-        tool_chunks = list(_tool_call_chunks(message))
-        count = 0
-        for piece in pieces:
-            if self.delay:
-                await trio.sleep(self.delay)
-            count += 1
-            yield AIMessageChunk.of_text(piece, run_id)
-        for tool_chunk in tool_chunks:
-            if self.delay:
-                await trio.sleep(self.delay)
-            count += 1
-            yield AIMessageChunk(content="", tool_call_chunks=[tool_chunk], id=run_id)
-        if not pieces and not tool_chunks:
-            yield AIMessageChunk(content="", id=run_id)
+        pieces = split_text(message.text, self.chunking)
+        chunks: list[AIMessageChunk] = [AIMessageChunk.of_text(p, run_id) for p in pieces]
+        chunks += [AIMessageChunk(content="", tool_call_chunks=[t], id=run_id)
+                   for t in _tool_call_chunks(message)]
         if self.stream_usage:
             prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)
-            yield AIMessageChunk(
-                content="",
-                id=run_id,
-                usage_metadata={
-                    "input_tokens": prompt_tokens,
-                    "output_tokens": count,
-                    "total_tokens": prompt_tokens + count,
-                },
-            )
+            chunks.append(AIMessageChunk(content="", id=run_id, usage_metadata={
+                "input_tokens": prompt_tokens,
+                "output_tokens": len(chunks),
+                "total_tokens": prompt_tokens + len(chunks),
+            }))
+        if not chunks:
+            chunks.append(AIMessageChunk(content="", id=run_id))
+        chunks[-1] = attrs.evolve(chunks[-1], chunk_position="last")
+        for chunk in chunks:
+            if self.delay:
+                await trio.sleep(self.delay)
+            yield chunk
 
 
 def _tool_call_chunks(message: AIMessage) -> Any:

@@ -274,8 +274,9 @@ class _StreamState:
                                     "model_name": self.model or requested_model}
         if self.system_fingerprint:
             metadata["system_fingerprint"] = self.system_fingerprint
+        # Marked last here, so the base class adds no empty closing chunk of its own.
         return AIMessageChunk(content="", id=self.id, response_metadata=metadata,
-                              usage_metadata=openai_usage(self.usage))
+                              usage_metadata=openai_usage(self.usage), chunk_position="last")
 
 
 def _tool_call_chunk(position: int, call: Mapping[str, Any]) -> dict[str, Any]:

@@ -375,8 +375,9 @@ def to_function_schema(tool: Any) -> dict[str, Any]:
     """Any supported tool description as ``{"name", "description", "parameters"}``.
 
     Accepts: an OpenAI tool dict (``{"type": "function", "function": {...}}``), an Anthropic
-    one (``{"name", "input_schema"}``), the neutral form itself, an object with ``name``,
-    ``description`` and ``parameters`` attributes, or a function.
+    one (``{"name", "input_schema"}``), the neutral form itself, a :class:`~nodes.tools.Tool`
+    (its ``schema``), an object with ``name``, ``description`` and ``parameters`` (or
+    ``args_schema``: a dict or a pydantic model) attributes, or a function.
 
     >>> to_function_schema({"name": "f", "input_schema": {"type": "object", "properties": {}}})
     {'name': 'f', 'description': '', 'parameters': {'type': 'object', 'properties': {}}}
@@ -398,9 +399,17 @@ def to_function_schema(tool: Any) -> dict[str, Any]:
                                   f"got {type(parameters).__name__}")
         return {"name": name, "description": str(tool.get("description") or ""),
                 "parameters": dict(parameters)}
+    schema = getattr(tool, "schema", None)
+    if isinstance(schema, Mapping) and isinstance(schema.get("name"), str):
+        return to_function_schema(schema)  # rillet's Tool: its schema is what a model gets
+    name = getattr(tool, "name", None)
     parameters = getattr(tool, "parameters", None)
-    if isinstance(getattr(tool, "name", None), str) and isinstance(parameters, Mapping):
-        return {"name": tool.name, "description": str(getattr(tool, "description", "") or ""),
+    if parameters is None:
+        parameters = getattr(tool, "args_schema", None)  # LangChain-style tools
+        if callable(getattr(parameters, "model_json_schema", None)):
+            parameters = _class_schema(parameters, f"tool {name!r}", ())
+    if isinstance(name, str) and isinstance(parameters, Mapping):
+        return {"name": name, "description": str(getattr(tool, "description", "") or ""),
                 "parameters": dict(parameters)}
     if callable(tool):
         return function_schema(tool)

@@ -127,12 +127,16 @@ def decode_event_bytes(data: bytes) -> Event:
     return attrs.evolve(event, metadata=decode_value(tree.get("metadata", {})))
 
 
-def _entry(run_id: str, identifier: bytes | str, fields: Mapping[bytes, bytes]) -> LogEntry:
-    cursor = identifier.decode() if isinstance(identifier, bytes) else identifier
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _entry(run_id: str, identifier: bytes | str, fields: Mapping[Any, Any]) -> LogEntry:
+    cursor = _text(identifier)
     attempt = parse_cursor(cursor)[0]
     try:
         ((field, value),) = fields.items()
-        kind = field.decode()
+        kind = _text(field)
         if kind == EVENT:
             return LogEntry(cursor=cursor, attempt=attempt, kind=EVENT,
                             event=decode_event_bytes(value))
@@ -200,7 +204,7 @@ class RedisEventLog:
             if after is None:
                 top = await self.redis.xrevrange(key, "+", "-", count=1)
                 if top:  # start at the latest attempt's marker: ids are positions
-                    start = f"{parse_cursor(top[0].identifier.decode())[0]}-0"
+                    start = f"{parse_cursor(_text(top[0].identifier))[0]}-0"
                     entries = await self.redis.xrange(key, start, "+", count=count)
                     return [_entry(run_id, e.identifier, e.field_values) for e in entries]
                 after = "0-0"

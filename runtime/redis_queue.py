@@ -114,7 +114,7 @@ class RedisRunQueue:
 
     async def claim(self, consumer: str, *, count: int = 1, timeout: float = 1.0) -> list[Lease]:
         await self._ensure_group()
-        found: list[tuple[str, dict[bytes, bytes], int]] = []
+        found: list[tuple[str, dict[Any, Any], int]] = []
         try:
             with unavailable_on_outage("the Redis run queue"):
                 if trio.current_time() >= self._next_reclaim:
@@ -132,7 +132,7 @@ class RedisRunQueue:
             return []
         return [lease for lease in [await self._lease(consumer, *f) for f in found] if lease]
 
-    async def _reclaim(self, consumer: str, count: int) -> list[tuple[str, dict[bytes, bytes], int]]:
+    async def _reclaim(self, consumer: str, count: int) -> list[tuple[str, dict[Any, Any], int]]:
         reply: Any = await self.redis.xautoclaim(self.keys.runs, self.keys.group, consumer,
                                                  self._lease_ms, self._scan_from, count=count)
         next_id, entries = reply[0], reply[1]
@@ -148,7 +148,7 @@ class RedisRunQueue:
             out.append((entry_id, dict(entry.field_values), deliveries))
         return out
 
-    async def _lease(self, consumer: str, entry_id: str, fields: dict[bytes, bytes],
+    async def _lease(self, consumer: str, entry_id: str, fields: dict[Any, Any],
                      deliveries: int) -> Lease | None:
         payload = fields.get(b"run")
         try:
@@ -163,7 +163,7 @@ class RedisRunQueue:
 
     async def renew(self, lease: Lease) -> bool:
         with unavailable_on_outage("the Redis run queue"):
-            owned = await self._renew(keys=[self.keys.runs],
+            owned: Any = await self._renew(keys=[self.keys.runs],
                                       args=[self.keys.group, lease.consumer, lease.entry_id, 0])
         return bool(owned)
 
@@ -185,7 +185,7 @@ class RedisRunQueue:
 
     async def _bury(self, entry_id: str, reason: str, run_id: str | None, deliveries: int,
                     payload: bytes) -> None:
-        fields = {"reason": reason, "entry": entry_id, "run_id": run_id or "",
+        fields: dict[str, str | bytes] = {"reason": reason, "entry": entry_id, "run_id": run_id or "",
                   "deliveries": str(deliveries), "payload": payload, "at": repr(time.time())}
         with unavailable_on_outage("the Redis run queue"):
             async with self.redis.pipeline(transaction=True) as pipe:
@@ -203,7 +203,8 @@ class RedisRunQueue:
             out.append(DeadLetter(
                 entry_id=_str(f["entry"]), reason=_str(f["reason"]),
                 run_id=_str(f["run_id"]) or None, deliveries=int(f["deliveries"]),
-                payload=bytes(f["payload"]), at=float(f["at"])))
+                payload=f["payload"] if isinstance(f["payload"], bytes) else f["payload"].encode(),
+                at=float(f["at"])))
         return out
 
     async def retire(self, consumer: str) -> None:

@@ -362,8 +362,8 @@ class ScaleoutClient:
         last = await self.log.last(run_id)
         if last is not None and last.kind == END and last.outcome is not None:
             return raise_for_outcome(last.outcome)
-        stream = RunEventStream(self.log, run_id, after=last.cursor if last else None,
-                                transform=lambda event: None)
+        stream: RunEventStream[None] = RunEventStream(
+            self.log, run_id, after=last.cursor if last else None, transform=lambda event: None)
         async for _ in stream:
             pass
         assert stream.outcome is not None

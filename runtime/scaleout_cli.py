@@ -52,7 +52,8 @@ def load_graphs(spec: str, name: str | None = None) -> dict[str, Any]:
 
 def add_worker_command(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``worker`` to an ``argparse`` subparsers object; returns its parser."""
-    p = subparsers.add_parser("worker", help="serve graphs from a Redis run queue")
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "worker", help="serve graphs from a Redis run queue")
     p.add_argument("graphs", metavar="module:attr", help="a Runnable, or a dict of them")
     p.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
     p.add_argument("--name", help="serve a single Runnable under this graph name")

@@ -50,10 +50,10 @@ class AsyncRunStream(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
+        if self._closed:
+            raise StopAsyncIteration
         handle = self._handle
         if handle is None:
-            if self._closed:
-                raise StopAsyncIteration
             handle = self._handle = self._launch()
         assert handle.sink is not None
         try:
@@ -140,6 +140,7 @@ class SyncRunStream(Iterator[T]):
         except trio.EndOfChannel:
             if batch:
                 return batch, False  # deliver these first; the next pull sees the end again
+            self._finished = True  # the error below (if any) is raised once, then iteration ends
             await handle.wait()
             return batch, True
         except BaseException:

@@ -39,8 +39,9 @@ class Wiring:
         self._originals: list[Send] = []
         self._actors: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
 
-    def edge(self) -> tuple[Send, Recv]:
-        send, recv = open_edge(self.bound)
+    def edge(self, bound: int | None = None) -> tuple[Send, Recv]:
+        """A new edge; ``bound`` overrides the run's (a ``with_config(bound=...)`` subtree)."""
+        send, recv = open_edge(self.bound if bound is None else bound)
         self._originals.append(send)
         return send, recv
 

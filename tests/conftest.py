@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import CodeType
+from types import CodeType, FrameType
 
 import pytest
 import trio
@@ -15,7 +15,9 @@ import trio
 def _live_task_names() -> list[str]:
     """Every task of the current trio run, found by walking down from the root task."""
     names: list[str] = []
-    todo = [trio.lowlevel.current_root_task()]
+    root = trio.lowlevel.current_root_task()
+    assert root is not None
+    todo = [root]
     while todo:
         task = todo.pop()
         for nursery in task.child_nurseries:
@@ -63,7 +65,7 @@ def _threads_running(code: CodeType) -> list[str]:
     names = {t.ident: t.name for t in threading.enumerate()}
     busy = []
     for ident, frame in sys._current_frames().items():
-        f = frame
+        f: FrameType | None = frame
         while f is not None:
             if f.f_code is code:
                 busy.append(names.get(ident, str(ident)))

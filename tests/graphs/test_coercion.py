@@ -326,7 +326,7 @@ def test_chain_decorated_function_can_call_other_runnables() -> None:
 
     @chain
     def twice_then_one(x: int) -> int:
-        return double.invoke(double.invoke(x)) + 1
+        return int(double.invoke(double.invoke(x))) + 1
 
     assert twice_then_one.invoke(3) == 13
 

@@ -160,7 +160,7 @@ def test_parallel_needs_branches_with_string_keys() -> None:
     with pytest.raises(ValueError, match="at least one branch"):
         RunnableParallel({})
     with pytest.raises(TypeError, match="keys must be str"):
-        RunnableParallel({1: lambda x: x})
+        RunnableParallel({1: lambda x: x})  # type: ignore[dict-item]
 
 
 def test_parallel_accepts_a_mapping_and_keywords() -> None:

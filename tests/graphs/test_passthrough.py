@@ -105,7 +105,7 @@ def test_assign_given_a_non_dict_names_the_node() -> None:
     assign = RunnablePassthrough.assign(size=lambda d: len(d))
     for runnable in (assign, RunnableLambda(lambda x: x) | assign):
         with pytest.raises(NodeInputError) as info:
-            runnable.invoke("not a dict")
+            runnable.invoke("not a dict")  # type: ignore[arg-type]
         assert str(info.value).startswith("node 'RunnableAssign<size>' expected a dict")
         assert str(info.value).endswith("got str: 'not a dict'")
         assert info.value.rillet_node == "RunnableAssign<size>"  # type: ignore[attr-defined]
@@ -132,7 +132,8 @@ async def test_pick_streams_per_chunk_and_drops_chunks_without_the_key() -> None
     """Streaming, each chunk is picked on its own; chunks lacking the key are dropped."""
 
     async def dicts(_: Any) -> AsyncGenerator[dict[str, Any], None]:
-        for chunk in [{"a": "x"}, {"b": 1}, {"a": "y", "b": 2}]:
+        chunks: list[dict[str, Any]] = [{"a": "x"}, {"b": 1}, {"a": "y", "b": 2}]
+        for chunk in chunks:
             yield chunk
 
     assert [c async for c in (RunnableLambda(dicts) | RunnablePick("a")).astream(None)] == ["x", "y"]
@@ -143,7 +144,7 @@ async def test_pick_streams_per_chunk_and_drops_chunks_without_the_key() -> None
 def test_pick_given_a_non_dict_names_the_node() -> None:
     """``pick`` of a non-dict is a NodeInputError naming the pick node."""
     with pytest.raises(NodeInputError) as info:
-        RunnablePick("a").invoke(5)
+        RunnablePick("a").invoke(5)  # type: ignore[arg-type]
     assert str(info.value) == "node 'RunnablePick<a>' expected a dict, got int: 5"
     assert info.value.rillet_node == "RunnablePick<a>"  # type: ignore[attr-defined]
 

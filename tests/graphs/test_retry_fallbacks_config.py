@@ -106,7 +106,7 @@ async def test_fallback_used_when_the_primary_fails_before_its_first_chunk() -> 
     """A primary failing before emitting anything hands the input to the fallback."""
     calls: list[float] = []
     primary = _fails_first(1, calls)
-    with_fallback = primary.with_fallbacks([lambda x: f"fallback for {x}"])
+    with_fallback = primary.with_fallbacks([lambda x: f"fallback for {x}"])  # type: ignore[list-item]
     assert await with_fallback.ainvoke("q") == "fallback for q"
     assert len(calls) == 1
 
@@ -125,7 +125,8 @@ async def test_mid_stream_error_is_not_handed_to_the_fallback() -> None:
 
     received: list[str] = []
     with pytest.raises(Flaky, match="mid-stream"):
-        async for chunk in RunnableLambda(breaks_midway).with_fallbacks([fallback]).astream(1):
+        fallible = RunnableLambda(breaks_midway).with_fallbacks([fallback])  # type: ignore[list-item]
+        async for chunk in fallible.astream(1):
             received.append(chunk)
     assert received == ["partial"]
     assert fallback_calls == []
@@ -154,7 +155,7 @@ async def test_fallback_only_for_handled_exception_types() -> None:
     """An exception outside ``exceptions_to_handle`` propagates without trying fallbacks."""
     calls: list[float] = []
     chain = _fails_first(1, calls).with_fallbacks(
-        [lambda x: "fallback"], exceptions_to_handle=(KeyError,)
+        [lambda x: "fallback"], exceptions_to_handle=(KeyError,)  # type: ignore[list-item]
     )
     with pytest.raises(Flaky):
         await chain.ainvoke(None)

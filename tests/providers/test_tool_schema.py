@@ -170,6 +170,23 @@ def test_tool_dicts_in_every_format_convert_both_ways() -> None:
     assert convert_to_openai_tool(search, strict=True)["function"]["strict"] is True
 
 
+def test_a_rillet_tool_converts_to_its_own_schema() -> None:
+    """A ``@tool`` is sent as the schema it validates calls against."""
+    from nodes.tools import tool
+
+    @tool
+    def lookup(term: str, exact: bool = False) -> str:
+        """Look a term up in the glossary."""
+        return term
+
+    assert convert_to_openai_tool(lookup) == {"type": "function", "function": {
+        "name": "lookup", "description": "Look a term up in the glossary.",
+        "parameters": {"type": "object", "properties": {
+            "term": {"type": "string"}, "exact": {"type": "boolean", "default": False}},
+            "required": ["term"]}}}
+    assert convert_to_anthropic_tool(lookup)["input_schema"] == lookup.args_schema
+
+
 def test_something_that_is_not_a_tool_is_refused_clearly() -> None:
     """A value that is neither dict, tool-like object nor callable says what would do."""
     with pytest.raises(ToolSchemaError, match="pass a function, a tool dict"):

@@ -127,7 +127,7 @@ def test_sync_function_calling_invoke_inside_a_run_makes_a_child_run() -> None:
         scope = current_scope()
         assert scope is not None
         seen["outer"] = scope.run_id
-        return inner.invoke(x) + 1
+        return int(inner.invoke(x)) + 1
 
     assert RunnableLambda(outer_fn).invoke(4) == 41
     assert seen["outer"] in seen["inner_parents"]
@@ -233,7 +233,7 @@ def test_close_of_a_sync_stream_waits_for_the_run_to_stop(
     chunks = chain.stream(None, {"bound": 2})
     assert next(chunks) == 0
     wait_until_stable(lambda: len(log))
-    chunks.close()  # type: ignore[attr-defined]
+    chunks.close()
     assert log[-1] == "finally"
     assert list(chunks) == []
     assert threads_running(code) == []

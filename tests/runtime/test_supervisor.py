@@ -110,7 +110,7 @@ async def test_leaving_handle_chunks_early_stops_the_run(
             events.append("finally")
 
     handle = launch_run(_upper_wire(endless), ["go"], state=RunState())
-    async with aclosing(handle.chunks()) as chunks:
+    async with aclosing(handle.chunks()) as chunks:  # type: ignore[type-var]
         async for _ in chunks:
             break
     assert events == ["finally"]
@@ -468,7 +468,9 @@ async def test_runs_are_system_tasks_not_children_of_the_caller() -> None:
     chunks = _counting_source(log).astream(None)
     try:
         await chunks.__anext__()
-        system = trio.lowlevel.current_root_task().child_nurseries
+        root = trio.lowlevel.current_root_task()
+        assert root is not None
+        system = root.child_nurseries
         assert "rillet-run:RunnableSequence" in [t.name for n in system for t in n.child_tasks]
         assert not [n for n in descendants(trio.lowlevel.current_task()) if "rillet" in n]
     finally:

@@ -163,7 +163,7 @@ async def test_a_superseded_attempt_stops_and_the_log_stays_coherent(
     client = ScaleoutClient(queue, log)
     await client.submit("slow_chain", {"n": 10, "delay": 1.0}, run_id="r1")
     async with trio.open_nursery() as nursery:
-        cut_off = ScaleoutWorker(GRAPHS, Partitioned(queue), log, consumer="cut-off")  # type: ignore[arg-type]
+        cut_off = ScaleoutWorker(GRAPHS, Partitioned(queue), log, consumer="cut-off")
         await nursery.start(cut_off.run)
         await trio.sleep(0.1)
         cut_off.stop()
@@ -253,7 +253,7 @@ async def test_a_store_outage_is_retried_with_backoff(autojump_clock: trio.testi
     client = ScaleoutClient(queue, log)
     await client.submit("slow_chain", {"n": 4}, run_id="r1")
     async with trio.open_nursery() as nursery:
-        worker = ScaleoutWorker(GRAPHS, queue, Flaky(log, outages=6), consumer="w")  # type: ignore[arg-type]
+        worker = ScaleoutWorker(GRAPHS, queue, Flaky(log, outages=6), consumer="w")
         await nursery.start(worker.run)
         assert await client.result("r1") == expected_output(4)
         worker.stop()

@@ -84,7 +84,8 @@ async def test_unencodable_event_values_travel_as_repr(redis_backends: Any) -> N
             return "<Opaque>"
 
     await log.begin("r1", 1, {})
-    chunk = ChunkEmitted(run_id="r1", name="n", kind="chain", seq=0, data={"chunk": Opaque()})
+    data: dict[str, Any] = {"chunk": Opaque()}
+    chunk = ChunkEmitted(run_id="r1", name="n", kind="chain", seq=0, data=data)
     await log.append("r1", 1, 1, [chunk])
     (entry,) = await log.read("r1", "1-0")
     assert entry.event is not None and entry.event.data == {"chunk": "<Opaque>"}

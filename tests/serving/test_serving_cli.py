@@ -147,3 +147,16 @@ def test_run_log_then_replay(tmp_path: Path) -> None:
 def test_replay_of_a_missing_file_is_a_usage_error() -> None:
     done = rillet("replay", os.devnull + "-nope")
     assert done.returncode == 2 and "no such event log" in done.stderr
+
+
+def test_demo_model_falls_back_to_the_scripted_model_without_a_key() -> None:
+    """--model with a provider but no key streams the scripted story and says why."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    done = subprocess.run([sys.executable, "-m", "runtime.cli", "demo", "--delay", "0",
+                           "--model", "openai:gpt-4o-mini"], capture_output=True, text=True,
+                          timeout=30, env=env)
+    assert done.returncode == 0
+    assert "OPENAI_API_KEY is not set" in done.stderr
+    assert "Once upon a time, a small stream" in done.stdout
+    bogus = rillet("demo", "--model", "bogus:thing")
+    assert bogus.returncode == 2 and "--model:" in bogus.stderr

@@ -260,3 +260,21 @@ async def test_shutdown_drains_running_streams_and_refuses_new_runs() -> None:
                     assert (health.status_code, health.json()["status"]) == (503, "draining")
                     rest = [line async for line in lines]
     assert "event: end" in rest and state.produced == 20
+
+
+async def test_a_stream_cut_by_the_shutdown_deadline_ends_with_an_error_frame() -> None:
+    """Past shutdown_timeout the run is cancelled and its client is told so, not left hanging."""
+    ticking, state = make_ticks(10_000, 0.01)
+    async with Worker(shutdown_timeout=0.2) as worker:
+        async with open_server({"ticks": ticking}, worker=worker) as running:
+            async with httpx.AsyncClient(base_url=running.url, timeout=5) as client:
+                async with client.stream("POST", "/ticks/stream", json={"input": 1}) as reply:
+                    lines = reply.aiter_lines()
+                    await lines.__anext__()
+                    with trio.fail_after(5):
+                        await worker.shutdown()
+                    rest = [line async for line in lines]
+    assert "event: error" in rest
+    error = rest[rest.index("event: error") + 1]
+    assert '"type": "RunCancelled"' in error and "the worker shut down before it finished" in error
+    assert state.closed.is_set()

@@ -59,7 +59,8 @@ def free_port() -> int:
         return port
 
 
-async def measure(url: str, workers: int, args: argparse.Namespace, redis_pid: int) -> dict[str, Any]:
+async def measure(url: str, workers: int, args: argparse.Namespace,
+                  redis_pid: int) -> dict[str, Any]:
     from runtime.scaleout import open_scaleout_client
 
     prefix = f"bench-{workers}-{time.time_ns()}"
@@ -118,10 +119,12 @@ def main() -> None:
                   f"(delay {args.delay} s), worker concurrency {args.concurrency}")
             for count in (int(n) for n in args.workers.split(",")):
                 row = trio.run(measure, url, count, args, redis.pid)
+                per_run = {k: row[f"{k}_cpu_s"] / args.runs * 1000
+                           for k in ("worker", "redis", "client")}
                 print(f"{row['workers']} worker(s): {row['runs_per_s']:7.1f} runs/s  "
-                      f"({row['seconds']:.2f} s; submit {row['submit_s']:.2f} s; CPU s: workers "
-                      f"{row['worker_cpu_s']:.2f}, redis {row['redis_cpu_s']:.2f}, client "
-                      f"{row['client_cpu_s']:.2f})", flush=True)
+                      f"({row['seconds']:.2f} s; load average {os.getloadavg()[0]:.1f}); CPU ms "
+                      f"per run: workers {per_run['worker']:.2f}, redis {per_run['redis']:.2f}, "
+                      f"client {per_run['client']:.2f}", flush=True)
         finally:
             redis.kill()
             redis.wait(5)

@@ -11,7 +11,8 @@ time and the script stops by itself.
 
 Usage::
 
-    python -m bench.serve_load --clients 100 500 1000 2000
+    python -m bench.serve_load --clients 100 200 300             # 50 tokens/s per stream
+    python -m bench.serve_load --clients 1000 --tokens 40 --delay 0.2   # 5 tokens/s
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ async def _level(port: int, pid: int, clients: int, ramp: float) -> dict[str, An
     results = [Client() for _ in range(clients)]
     peak_rss = 0
     cpu0, t0 = _cpu_seconds(pid), trio.current_time()
+    own0 = time.process_time()
     async with trio.open_nursery() as nursery:
 
         async def sample() -> None:
@@ -145,15 +147,20 @@ async def _level(port: int, pid: int, clients: int, ramp: float) -> dict[str, An
         "ttft_p50": _percentile(ttft, 0.5), "ttft_p99": _percentile(ttft, 0.99),
         "total_p50": _percentile(total, 0.5), "total_p99": _percentile(total, 0.99),
         "cpu": (_cpu_seconds(pid) - cpu0) / wall, "peak_rss": peak_rss,
+        "client_cpu": (time.process_time() - own0) / wall,
     }
 
 
 def main() -> None:
+    global TOKENS, DELAY
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--ramp", type=float, default=1.0, help="seconds to open all clients")
+    parser.add_argument("--tokens", type=int, default=TOKENS, help="tokens per stream")
+    parser.add_argument("--delay", type=float, default=DELAY, help="seconds between tokens")
     args = parser.parse_args()
     _raise_fd_limit()
+    TOKENS, DELAY = args.tokens, args.delay  # the server reads them from its environment
     env = {**os.environ, "RILLET_BENCH_TOKENS": str(TOKENS), "RILLET_BENCH_DELAY": str(DELAY)}
     most = max(args.clients)
     server = subprocess.Popen(
@@ -171,18 +178,20 @@ def main() -> None:
               f"each run streams {TOKENS} tokens {DELAY * 1000:g} ms apart "
               f"(ideal {TOKENS * DELAY:.1f} s)")
         print(f"{'clients':>7} {'done':>5} {'errors':>6} {'ttft p50/p99 s':>15} "
-              f"{'stream p50/p99 s':>17} {'frames/s':>9} {'cpu':>5} {'peak RSS':>9}")
+              f"{'stream p50/p99 s':>17} {'frames/s':>9} {'cpu':>5} {'peak RSS':>9} "
+              f"{'client cpu':>10}")
         for clients in args.clients:
             r = trio.run(_level, port, server.pid, clients, args.ramp)
             print(f"{r['clients']:>7} {r['completed']:>5} {sum(r['errors'].values()):>6} "
                   f"{r['ttft_p50']:>7.3f}/{r['ttft_p99']:<7.3f} "
                   f"{r['total_p50']:>8.2f}/{r['total_p99']:<8.2f} "
                   f"{r['frames'] / r['wall']:>9.0f} {r['cpu']:>5.0%} "
-                  f"{r['peak_rss'] / 2**20:>6.1f} MiB", flush=True)
+                  f"{r['peak_rss'] / 2**20:>6.1f} MiB {r['client_cpu']:>10.0%}", flush=True)
             if r["errors"]:
                 print(f"        errors: {r['errors']}")
             time.sleep(1.0)
-        print(f"server high-water RSS (VmHWM): {_status(server.pid, 'VmHWM') / 2**20:.1f} MiB")
+        print(f"server high-water RSS (VmHWM): {_status(server.pid, 'VmHWM') / 2**20:.1f} MiB; "
+              f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         server.terminate()
         server.wait(timeout=30)

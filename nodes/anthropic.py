@@ -121,7 +121,7 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
             base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
             headers=headers, timeouts=Timeouts.coerce(timeout),
             retry=retry_policy or RetryPolicy(max_retries=max_retries), transport=transport)
-        self.model_name = model
+        self.model = self.model_name = model
         self.max_tokens, self.temperature = max_tokens, temperature
         self.stop = list(stop) if stop else None
         self.thinking = dict(thinking) if thinking else None
@@ -207,7 +207,7 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
                 provider=_PROVIDER, error_type="stream_truncated",
                 provider_message="the stream ended before message_stop; the answer is "
                                  "incomplete")
-        yield state.final_chunk(self.model_name)
+        yield state.final_chunk(self.model)
 
 
 class _StreamState:

@@ -12,7 +12,7 @@ Errors::
     │   │                             .provider, .status, .provider_message, .error_type, ...
     │   ├── ProviderConnectionError   no connection, or it broke mid-stream
     │   └── ProviderTimeout           (also TimeoutError) connect, idle read, write or pool
-    └── MissingAPIKeyError            (also ValueError) no key given and none in the environment
+    └── MissingAPIKeyError            (also ValueError) no key given, none in the environment
 
 Retries (:class:`RetryPolicy`): connect errors, timeouts, dropped connections and HTTP 408,
 409, 429 and 5xx are retried with exponential backoff and jitter, honouring ``Retry-After``
@@ -110,7 +110,7 @@ class ProviderError(RilletError):
             text += f" [request {request_id}]"
         if attempts > 1:
             text += f" [after {attempts} attempts]"
-        if status in _HINTS:
+        if status is not None and status in _HINTS:
             text += f"; {_HINTS[status]}"
         super().__init__(text)
 
@@ -215,7 +215,7 @@ class RetryPolicy:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
         if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
             return retry_after
-        base = min(self.max_backoff, self.initial_backoff * 2 ** (retry - 1))
+        base: float = min(self.max_backoff, self.initial_backoff * 2.0 ** (retry - 1))
         return base * (1 - self.jitter * random.random())
 
 
@@ -309,7 +309,6 @@ class ProviderClient:
         self.base_url = base_url.rstrip("/")
         self.headers = {"user-agent": USER_AGENT, **(headers or {})}
         self.timeouts, self.retry, self.transport = timeouts, retry, transport
-        self.log = get_logger(provider=provider)
 
     def __repr__(self) -> str:
         # Never the headers: they hold the key.
@@ -386,8 +385,9 @@ class ProviderClient:
 
     async def _backoff(self, attempt: int, retry_after: float | None, *, reason: str) -> None:
         delay = self.retry.delay(attempt, retry_after)
-        self.log.warning("provider_request_retried", attempt=attempt, reason=reason,
-                         delay=round(delay, 3))
+        # Looked up per retry: logging may have been switched on after the model was made.
+        get_logger(provider=self.provider).warning(
+            "provider_request_retried", attempt=attempt, reason=reason, delay=round(delay, 3))
         await trio.sleep(delay)
 
     def error_from_response(
@@ -462,7 +462,8 @@ def error_details(body: bytes) -> tuple[str | None, str | None]:
     "error": {"type", "message"}}``, Ollama ``{"error": "..."}``, FastAPI servers such as vLLM
     ``{"detail": ...}``, or plain text.
 
-    >>> error_details(b'{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}')
+    >>> error_details(b'{"type": "error", '
+    ...               b'"error": {"type": "overloaded_error", "message": "Overloaded"}}')
     ('Overloaded', 'overloaded_error')
     """
     text = body.decode("utf-8", errors="replace").strip()

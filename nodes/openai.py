@@ -12,9 +12,10 @@ the provider's ``chatcmpl-…`` id):
 - ``delta.refusal`` -> ``additional_kwargs["refusal"]``; the reasoning text some servers stream
   (``delta.reasoning_content`` or ``delta.reasoning``) -> ``additional_kwargs
   ["reasoning_content"]`` (both concatenate when chunks add up);
-- one final chunk carries ``response_metadata`` (``finish_reason``, ``model_name``,
-  ``system_fingerprint``) and ``usage_metadata`` from the usage chunk — once, so adding chunks
-  counts tokens once even on servers that repeat usage on every chunk.
+- one final chunk, marked ``chunk_position="last"``, carries ``response_metadata``
+  (``finish_reason``, ``model_name``, ``system_fingerprint``) and ``usage_metadata`` from the
+  usage chunk — once, so adding chunks counts tokens once even on servers that repeat usage on
+  every chunk.
 
 Only the first choice is read (``n`` > 1 is not supported). A stream that ends without
 ``[DONE]`` and without a ``finish_reason`` is an error: the answer was cut off.
@@ -135,7 +136,7 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
         self.client = _client(base_url=base_url, api_key=api_key, timeout=timeout,
                               max_retries=max_retries, retry_policy=retry_policy,
                               default_headers=default_headers, transport=transport)
-        self.model_name = model
+        self.model = self.model_name = model
         self.temperature, self.max_tokens = temperature, max_tokens
         self.stop = list(stop) if stop else None
         self.extra_body = dict(extra_body or {})
@@ -223,7 +224,7 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
                 provider=_PROVIDER, error_type="stream_truncated",
                 provider_message="the stream ended before [DONE] and before a finish_reason; "
                                  "the answer is incomplete")
-        yield state.final_chunk(self.model_name)
+        yield state.final_chunk(self.model)
 
 
 class _StreamState:
@@ -392,7 +393,7 @@ def _tool_content(content: str | list[Any]) -> str:
         return content
     texts = [block if isinstance(block, str) else block.get("text") for block in content]
     if all(isinstance(text, str) for text in texts):
-        return "".join(texts)  # type: ignore[arg-type]
+        return "".join(text for text in texts if isinstance(text, str))
     return json.dumps(content)
 
 

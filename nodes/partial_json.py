@@ -977,7 +977,8 @@ class _Changes:
         # Cheap filters first: the reported item is a container of known length, or a scalar
         kind, size = type(items[last]), self.base[depth + 1][1] if nested else 0
         reported: Any = _NOTHING
-        for index in [len(items) - 1, *range(last + 1, len(items) - 1)]:
+        candidates: list[int] = [len(items) - 1, *range(last + 1, len(items) - 1)]
+        for index in candidates:
             item = items[index]
             if (type(item) is not kind or len(item) != size) if nested \
                     else isinstance(item, (dict, list)):

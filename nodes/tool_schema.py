@@ -167,11 +167,11 @@ def _schema(hint: Any, where: str, seen: tuple[Any, ...]) -> dict[str, Any]:
         return dict(_SIMPLE[hint])
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is typing.Annotated:
-        schema = _schema(args[0], where, seen)
+        annotated = _schema(args[0], where, seen)
         text = next((meta for meta in args[1:] if isinstance(meta, str)), None)
         if text is not None:
-            schema["description"] = text
-        return schema
+            annotated["description"] = text
+        return annotated
     if origin is typing.Literal:
         return _literal(args, where)
     if origin in (typing.Union, types.UnionType):
@@ -242,8 +242,9 @@ def _class_schema(cls: type, where: str, seen: tuple[Any, ...]) -> dict[str, Any
     if cls in seen:
         raise ToolSchemaError(f"{where}: {cls.__name__} refers to itself; recursive types are "
                               "not supported")
-    if callable(getattr(cls, "model_json_schema", None)):  # pydantic models, without importing it
-        schema = dict(cls.model_json_schema())
+    model_json_schema = getattr(cls, "model_json_schema", None)
+    if callable(model_json_schema):  # pydantic models, without importing pydantic
+        schema = dict(model_json_schema())
         schema.pop("title", None)
         return schema
     nested = (*seen, cls)
@@ -406,7 +407,7 @@ def to_function_schema(tool: Any) -> dict[str, Any]:
     parameters = getattr(tool, "parameters", None)
     if parameters is None:
         parameters = getattr(tool, "args_schema", None)  # LangChain-style tools
-        if callable(getattr(parameters, "model_json_schema", None)):
+        if inspect.isclass(parameters) and callable(getattr(parameters, "model_json_schema", None)):
             parameters = _class_schema(parameters, f"tool {name!r}", ())
     if isinstance(name, str) and isinstance(parameters, Mapping):
         return {"name": name, "description": str(getattr(tool, "description", "") or ""),

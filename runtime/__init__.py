@@ -17,7 +17,9 @@ from runtime.errors import (
 )
 from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
 from runtime.logs import configure_logging
+from runtime.eventlog import open_event_log, read_event_log, replay_event_log
 from runtime.render import EventFilter, render_event
+from runtime.runlog import RunLog, RunLogPatch
 from runtime.scope import adispatch_custom_event, current_scope, dispatch_custom_event
 from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
 from runtime.supervisor import RunHandle
@@ -39,6 +41,8 @@ __all__ = [
     "RunFailed",
     "RunFinished",
     "RunHandle",
+    "RunLog",
+    "RunLogPatch",
     "RunStarted",
     "Subscription",
     "SubscriptionStatistics",
@@ -51,5 +55,8 @@ __all__ = [
     "current_scope",
     "dispatch_custom_event",
     "open_edge",
+    "open_event_log",
+    "read_event_log",
     "render_event",
+    "replay_event_log",
 ]

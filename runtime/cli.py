@@ -176,8 +176,27 @@ def _serve(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
     token = args.token or os.environ.get("RILLET_TOKEN") or None
-    trio.run(_serve_async, named, token, args)
+    try:
+        trio.run(_serve_async, named, token, args)
+    except (OSError, BaseExceptionGroup) as error:
+        cause = _first(error, OSError)
+        if cause is None:
+            raise
+        _say(f"cannot serve on {args.host}:{args.port}: {getattr(cause, 'strerror', None) or cause}")
+        return 1
     return 0
+
+
+def _first(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` inside ``error`` (nurseries wrap errors in groups)."""
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = _first(inner, kind)
+            if found is not None:
+                return found
+    return None
 
 
 async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.Namespace) -> None:
@@ -219,7 +238,13 @@ async def _on_signals(worker: Any, stop: trio.Event) -> None:
 
 
 def _events(args: argparse.Namespace) -> int:
-    return trio.run(_events_async, args)
+    from runtime.errors import RemoteError
+
+    try:
+        return trio.run(_events_async, args)
+    except RemoteError as error:
+        _say(f"events: {error}")
+        return 1
 
 
 async def _events_async(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 _TYPES: dict[str, type[Any]] = {cls.__name__: cls for cls in EVENT_TYPES}
-_FIELDS = ("run_id", "name", "kind", "seq", "parent_ids", "tags", "metadata", "time", "attempt")
+_FIELDS = ("run_id", "name", "kind", "seq", "parent_ids", "tags", "time", "attempt")
 
 
 def encode_event(event: Event) -> dict[str, Any]:
@@ -101,23 +101,29 @@ async def open_event_log(
     sub = bus.subscribe(policy="block", bound=bound)
     log = EventLog(bus, os.fspath(path))
     async with open_log_writer(path, header=header) as writer:
-        async with trio.open_nursery() as nursery:
 
-            async def drain() -> None:
-                with sub:
-                    async for event in sub:
-                        tree = encode_event(event)
-                        try:
-                            writer.write_nowait(tree)
-                        except trio.WouldBlock:
-                            await writer.write(tree)
-                        log.written += 1
+        async def drain() -> None:
+            with sub:
+                async for event in sub:
+                    tree = encode_event(event)
+                    try:
+                        writer.write_nowait(tree)
+                    except trio.WouldBlock:
+                        await writer.write(tree)
+                    log.written += 1
 
-            nursery.start_soon(drain)
-            try:
-                yield log
-            finally:
-                bus.close()
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain)
+                try:
+                    yield log
+                finally:
+                    bus.close()
+        except BaseExceptionGroup as group:
+            # The body's own exception comes out bare, as if there were no writer task.
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
 
 
 def read_event_log(path_or_bytes: str | os.PathLike[str] | bytes) -> list[Event]:

@@ -320,7 +320,8 @@ class RunEventStream(Generic[T]):
         self._log, self._transform, self._page, self._wait = log, transform, page, wait
         self._reconnect_timeout = reconnect_timeout
         self._buffer: deque[LogEntry] = deque()
-        self._checked = after is None
+        # Resuming from a cursor presumes a log; from the start, the run may still be queued.
+        self._checked = after in (None, "0-0")
         self._closed = False
 
     def __aiter__(self) -> RunEventStream[T]:
@@ -360,13 +361,12 @@ class RunEventStream(Generic[T]):
         deadline, delay = math.inf, 0.05
         while True:
             try:
-                found = await self._log.read(self.run_id, self.cursor, count=self._page,
-                                             timeout=self._wait)
-                if not found and not self._checked and await self._log.last(self.run_id) is None:
+                if not self._checked and await self._log.last(self.run_id) is None:
                     raise RunNotFound(f"run {self.run_id!r} has no event log (it expired, or "
                                       f"the id is unknown); cannot resume after {self.cursor}")
                 self._checked = True
-                return found
+                return await self._log.read(self.run_id, self.cursor, count=self._page,
+                                            timeout=self._wait)
             except StoreUnavailable:
                 now = trio.current_time()
                 deadline = min(deadline, now + self._reconnect_timeout)

@@ -132,11 +132,12 @@ def _diff(path: str, src: Any, dst: Any, ops: list[dict[str, Any]]) -> None:
 
 
 def _apply_one(doc: Any, op: Mapping[str, Any], in_place: bool, owned: dict[int, Any]) -> Any:
-    name, path = op.get("op"), op.get("path")
+    name, pointer = op.get("op"), op.get("path")
     if name not in _OPS:
-        raise JsonPatchError(op=str(name), path=str(path),
+        raise JsonPatchError(op=str(name), path=str(pointer),
                              reason=f"unknown op {name!r}; expected one of {', '.join(_OPS)}")
-    parts = _split(name, path)
+    parts = _split(name, pointer)
+    path = str(pointer)  # _split checked it is a str
     if name in ("move", "copy"):
         source = op.get("from")
         from_parts = _split(name, source, member="from")

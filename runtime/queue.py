@@ -1,6 +1,6 @@
 """The run queue: where submitted runs wait for a worker, with leases, redelivery and dead letters.
 
-A :class:`RunQueue` hands each submitted :class:`RunRequest` to one worker at a time as a
+A :class:`RunQueue` hands each submitted :class:`RunSubmission` to one worker at a time as a
 :class:`Lease`. The worker renews the lease while the run is alive and acknowledges it only after
 the run's final event is stored; a lease that is not renewed for ``lease_timeout`` seconds (its
 worker died) is handed to the next worker that claims, with ``attempt`` one higher. An entry that
@@ -9,8 +9,8 @@ cannot be decoded never reaches a worker: ``claim`` moves it to the dead letters
 Two implementations share these semantics: :class:`InMemoryRunQueue` (one process, no Redis; the
 default) and :class:`runtime.redis_queue.RedisRunQueue` (Redis Streams, many machines).
 
->>> request = RunRequest.new("joke", {"topic": "parrot"})
->>> RunRequest.from_wire(request.to_wire()) == request
+>>> request = RunSubmission.new("joke", {"topic": "parrot"})
+>>> RunSubmission.from_wire(request.to_wire()) == request
 True
 """
 
@@ -35,7 +35,7 @@ __all__ = [
     "Lease",
     "QueueStatistics",
     "RunQueue",
-    "RunRequest",
+    "RunSubmission",
     "StoreUnavailable",
 ]
 
@@ -48,7 +48,7 @@ class StoreUnavailable(RilletError):
 
 
 @attrs.frozen(kw_only=True)
-class RunRequest:
+class RunSubmission:
     """One submitted run: which graph, its input and config. What the runs queue carries."""
 
     run_id: str
@@ -62,7 +62,7 @@ class RunRequest:
     def new(
         cls, graph: str, input: Any, config: Mapping[str, Any] | None = None,
         *, run_id: str | None = None,
-    ) -> RunRequest:
+    ) -> RunSubmission:
         """A request with a fresh ``run_id`` (or the given one), stamped with the time now."""
         if not isinstance(graph, str) or not graph:
             raise ValueError(f"graph name must be a non-empty str, got {graph!r:.80}")
@@ -79,7 +79,7 @@ class RunRequest:
                       "config": dict(self.config), "submitted_at": self.submitted_at})
 
     @classmethod
-    def from_wire(cls, payload: bytes) -> RunRequest:
+    def from_wire(cls, payload: bytes) -> RunSubmission:
         """The request packed by :meth:`to_wire`.
 
         Raises:
@@ -97,7 +97,8 @@ class RunRequest:
             raise WireFormatError("run entry needs a non-empty 'run_id' and 'graph' and an 'input'")
         submitted = tree.get("submitted_at", 0.0)
         if not isinstance(submitted, (int, float)):
-            raise WireFormatError(f"run entry field 'submitted_at' must be a number, got {submitted!r}")
+            raise WireFormatError(
+                f"run entry field 'submitted_at' must be a number, got {submitted!r}")
         return cls(run_id=tree["run_id"], graph=tree["graph"], input=tree["input"],
                    config=tree["config"], submitted_at=float(submitted))
 
@@ -109,7 +110,7 @@ class Lease:
     ``attempt`` counts deliveries of the entry: 1 the first time, one more after each expiry.
     """
 
-    request: RunRequest
+    request: RunSubmission
     entry_id: str
     attempt: int
     consumer: str
@@ -148,7 +149,7 @@ class RunQueue(Protocol):
 
     lease_timeout: float
 
-    async def submit(self, request: RunRequest) -> str:
+    async def submit(self, request: RunSubmission) -> str:
         """Queue ``request``; returns its ``run_id``."""
 
     async def claim(self, consumer: str, *, count: int = 1, timeout: float = 1.0) -> list[Lease]:
@@ -169,6 +170,9 @@ class RunQueue(Protocol):
 
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         """The oldest ``count`` dead letters."""
+
+    async def retire(self, consumer: str) -> None:
+        """A worker leaves: forget ``consumer`` if it holds no lease."""
 
     async def statistics(self) -> QueueStatistics: ...
 
@@ -203,7 +207,7 @@ class InMemoryRunQueue:
         self._count = 0
         self._changed = trio.Event()
 
-    async def submit(self, request: RunRequest) -> str:
+    async def submit(self, request: RunSubmission) -> str:
         await self.submit_raw(request.to_wire())
         return request.run_id
 
@@ -253,7 +257,7 @@ class InMemoryRunQueue:
         leases = []
         for entry_id, deliveries in taken:
             try:
-                request = RunRequest.from_wire(self._payloads[entry_id])
+                request = RunSubmission.from_wire(self._payloads[entry_id])
             except WireFormatError as error:
                 self._bury(entry_id, f"malformed run entry: {error}", None)
                 continue
@@ -296,6 +300,9 @@ class InMemoryRunQueue:
     async def dead_letters(self, count: int = 100) -> list[DeadLetter]:
         await trio.lowlevel.checkpoint()
         return list(self._dead)[:count]
+
+    async def retire(self, consumer: str) -> None:
+        await trio.lowlevel.checkpoint()  # consumers are not tracked apart from their leases
 
     async def statistics(self) -> QueueStatistics:
         await trio.lowlevel.checkpoint()

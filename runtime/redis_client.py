@@ -72,7 +72,8 @@ def unavailable_on_outage(what: str) -> Iterator[None]:
     try:
         yield
     except TRANSIENT_ERRORS as error:
-        raise StoreUnavailable(f"{what} is unavailable ({type(error).__name__}: {error})") from error
+        raise StoreUnavailable(
+            f"{what} is unavailable ({type(error).__name__}: {error})") from error
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
 """The run queue on Redis Streams: a consumer group of workers on any number of machines.
 
 Layout (``RedisKeys``, prefix ``rillet``): stream ``rillet:runs`` with group ``workers``; each
-entry has one field ``run`` = msgpack of the :class:`~runtime.queue.RunRequest`. Dead letters go
+entry has one field ``run`` = msgpack of the :class:`~runtime.queue.RunSubmission`. Dead letters go
 to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries``, ``payload``,
 ``at``).
 
@@ -16,7 +16,7 @@ to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries`
 
 >>> # async with open_redis(url) as redis:
 >>> #     queue = RedisRunQueue(redis, lease_timeout=30.0)
->>> #     run_id = await queue.submit(RunRequest.new("joke", {"topic": "parrot"}))
+>>> #     run_id = await queue.submit(RunSubmission.new("joke", {"topic": "parrot"}))
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import coredis.exceptions
 import trio
 
 from runtime.errors import WireFormatError
-from runtime.queue import DeadLetter, Lease, QueueStatistics, RunRequest
+from runtime.queue import DeadLetter, Lease, QueueStatistics, RunSubmission
 from runtime.redis_client import MAX_BLOCK_MS, RedisKeys, unavailable_on_outage
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class RedisRunQueue:
                 pass
         self._group_ready = True
 
-    async def submit(self, request: RunRequest) -> str:
+    async def submit(self, request: RunSubmission) -> str:
         payload = request.to_wire()
         with unavailable_on_outage("the Redis run queue"):
             await self._submit(keys=[self.keys.runs, self.keys.submitted(request.run_id)],
@@ -154,7 +154,7 @@ class RedisRunQueue:
         try:
             if payload is None:
                 raise WireFormatError(f"no 'run' field (fields: {sorted(_str(k) for k in fields)})")
-            request = RunRequest.from_wire(payload)
+            request = RunSubmission.from_wire(payload)
         except WireFormatError as error:
             await self._bury(entry_id, f"malformed run entry: {error}", None, deliveries,
                              payload or b"")
@@ -185,8 +185,9 @@ class RedisRunQueue:
 
     async def _bury(self, entry_id: str, reason: str, run_id: str | None, deliveries: int,
                     payload: bytes) -> None:
-        fields: dict[str, str | bytes] = {"reason": reason, "entry": entry_id, "run_id": run_id or "",
-                  "deliveries": str(deliveries), "payload": payload, "at": repr(time.time())}
+        fields: dict[str, str | bytes] = {
+            "reason": reason, "entry": entry_id, "run_id": run_id or "",
+            "deliveries": str(deliveries), "payload": payload, "at": repr(time.time())}
         with unavailable_on_outage("the Redis run queue"):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.xadd(self.keys.dead, fields, trim_strategy=coredis.PureToken.MAXLEN,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Self
 
 from runtime.errors import RemoteError, WireFormatError
@@ -44,6 +45,17 @@ def _error_from(status: int, body: bytes, content_type: str) -> RemoteError:
     if isinstance(tree, dict) and "message" in tree:
         return RemoteError(str(tree.get("type", "HTTPError")), str(tree["message"]), status=status)
     return RemoteError("HTTPError", repr(tree)[:200], status=status)
+
+
+@contextmanager
+def _transport_errors(url: str) -> Iterator[None]:
+    """httpx's connection and timeout errors as RemoteError, naming the URL."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TransportError as error:
+        raise RemoteError(type(error).__name__, f"{url}: {error or 'no answer'}") from error
 
 
 def _parser(media: str) -> Any:
@@ -104,7 +116,8 @@ class RemoteEvents:
                     self.run_id = info.get("run_id", self.run_id)
                     self.dropped = info.get("dropped", self.dropped)
             try:
-                chunk = await self._bytes.__anext__()
+                with _transport_errors(self._request[1]):
+                    chunk = await self._bytes.__anext__()
             except StopAsyncIteration:
                 await self.aclose()
                 raise RemoteError("ConnectionClosed", "the server closed the stream before its "
@@ -122,7 +135,8 @@ class RemoteEvents:
             await self._open()
         while not self._frames:
             try:
-                chunk = await self._bytes.__anext__()
+                with _transport_errors(self._request[1]):
+                    chunk = await self._bytes.__anext__()
             except StopAsyncIteration:
                 await self.aclose()
                 raise RemoteError("ConnectionClosed", "the server closed the stream before "
@@ -136,7 +150,8 @@ class RemoteEvents:
         self._client = httpx.AsyncClient(timeout=self._timeout)
         try:
             request = self._client.build_request(method, url, content=body, headers=headers)
-            self._response = await self._client.send(request, stream=True)
+            with _transport_errors(url):
+                self._response = await self._client.send(request, stream=True)
             if self._response.status_code >= 400:
                 content = await self._response.aread()
                 raise _error_from(self._response.status_code, content,
@@ -222,7 +237,7 @@ class RemoteRunnable:
     def _post_sync(self, endpoint: str, payload: Mapping[str, Any]) -> Any:
         import httpx
 
-        with httpx.Client(timeout=self.timeout) as client:
+        with httpx.Client(timeout=self.timeout) as client, _transport_errors(self.url):
             reply = client.post(f"{self.url}/{endpoint}", content=self._body(payload),
                                 headers=_headers(self.token, self.media))
         return self._decode_reply(reply.status_code, reply.content,
@@ -232,8 +247,9 @@ class RemoteRunnable:
         import httpx
 
         async with httpx.AsyncClient(timeout=self.timeout) as client:
-            reply = await client.post(f"{self.url}/{endpoint}", content=self._body(payload),
-                                      headers=_headers(self.token, self.media))
+            with _transport_errors(self.url):
+                reply = await client.post(f"{self.url}/{endpoint}", content=self._body(payload),
+                                          headers=_headers(self.token, self.media))
         return self._decode_reply(reply.status_code, reply.content,
                                   reply.headers.get("content-type", ""))
 
@@ -255,9 +271,9 @@ class RemoteRunnable:
 
         body = self._body({"input": input, "config": dict(config or {})})
         parser = _parser(self.media)
-        with httpx.Client(timeout=self.timeout) as client, client.stream(
-            "POST", f"{self.url}/stream", content=body, headers=_headers(self.token, self.media)
-        ) as reply:
+        with httpx.Client(timeout=self.timeout) as client, _transport_errors(self.url), \
+                client.stream("POST", f"{self.url}/stream", content=body,
+                              headers=_headers(self.token, self.media)) as reply:
             if reply.status_code >= 400:
                 raise _error_from(reply.status_code, reply.read(),
                                   reply.headers.get("content-type", ""))

@@ -14,10 +14,9 @@ in-memory backends everything stays in one process. The worker, for each lease:
 An outage of the store makes every step retry with exponential backoff; a refused write (a later
 attempt took over) or a lost lease stops the run without acknowledging it.
 
-Delivery guarantee: runs are executed *at least once* and completed *exactly once* (one end
-record, written by the attempt that completed, then acknowledged). A redelivered run restarts
-from the beginning as attempt n+1; its log holds attempt n's events (a prefix of a run) before
-attempt n+1's marker, never interleaved. Followers get every stored event once, in order.
+Delivery guarantee: executed at least once, completed exactly once (one end record, then the
+acknowledgement); a redelivered run restarts as attempt n+1, after attempt n's events, never
+interleaved with them (``docs_scaleout.md`` has the details).
 
 >>> # async with open_scaleout_client("redis://127.0.0.1:6379/0") as client:
 >>> #     run_id = await client.submit("joke", {"topic": "parrot"})
@@ -41,9 +40,10 @@ import trio
 from runtime.bus import EventBus, Subscription
 from runtime.chunks import DELTA, Accumulator
 from runtime.events import Event
-from runtime.eventstore import END, EventLog, RunEventStream, RunOutcome, RunSuperseded, raise_for_outcome
+from runtime.eventstore import (END, EventLog, RunEventStream, RunOutcome, RunSuperseded,
+                                raise_for_outcome)
 from runtime.logs import get_logger
-from runtime.queue import Lease, RunQueue, RunRequest, StoreUnavailable
+from runtime.queue import Lease, RunQueue, RunSubmission, StoreUnavailable
 from runtime.render import EventFilter, render_event
 from runtime.wire import ErrorInfo, encode_value, error_info
 
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from runtime.redis_queue import RedisRunQueue
     from runtime.supervisor import RunHandle
 
-__all__ = ["RunStatus", "ScaleoutClient", "ScaleoutWorker", "WorkerSettings",
+__all__ = ["RunStatus", "ScaleoutClient", "ScaleoutStatistics", "ScaleoutWorker", "WorkerSettings",
            "open_redis_backends", "open_scaleout_client"]
 
 R = TypeVar("R")
@@ -85,6 +85,17 @@ class WorkerSettings:
     backoff_max: float = 5.0
 
 
+@attrs.frozen
+class ScaleoutStatistics:
+    """A snapshot of one scale-out worker; ``lost``: runs another worker took over."""
+
+    running: int
+    completed: int
+    failed: int
+    lost: int
+    dead_lettered: int
+
+
 class ScaleoutWorker:
     """Takes runs from ``queue``, runs them, stores their events in ``events``.
 
@@ -108,6 +119,10 @@ class ScaleoutWorker:
         self._slot_freed = trio.Event()
         self._outage = False
         self.log = get_logger(consumer=self.consumer)
+
+    def statistics(self) -> ScaleoutStatistics:
+        """Runs in progress, and how the served ones ended."""
+        return ScaleoutStatistics(running=self.running, **self.counts)
 
     @property
     def stopping(self) -> bool:
@@ -134,10 +149,8 @@ class ScaleoutWorker:
                 for lease in leases:
                     self.running += 1
                     nursery.start_soon(self._serve, lease)
-        retire = getattr(self.queue, "retire", None)
-        if retire is not None:
-            with trio.move_on_after(2):
-                await self._retrying(retire, self.consumer)
+        with trio.move_on_after(2):
+            await self._retrying(self.queue.retire, self.consumer)
         self.log.info("worker_stopped", **self.counts)
 
     async def _retrying(self, fn: Callable[..., Awaitable[R]], *args: Any, **kwargs: Any) -> R:
@@ -161,7 +174,7 @@ class ScaleoutWorker:
     async def _serve(self, lease: Lease) -> None:
         log = self.log.bind(run_id=lease.run_id, attempt=lease.attempt, graph=lease.request.graph)
         try:
-            status = await self._serve_lease(lease, log)
+            status = await self._serve_lease(lease)
             self.counts[status] += 1
             log.info("run_" + status)
         except trio.Cancelled:
@@ -177,7 +190,7 @@ class ScaleoutWorker:
             self.running -= 1
             self._slot_freed.set()
 
-    async def _serve_lease(self, lease: Lease, log: Any) -> str:
+    async def _serve_lease(self, lease: Lease) -> str:
         name, settings = lease.request.graph, self.settings
         if lease.attempt > settings.max_deliveries:
             return await self._bury(lease, 1, f"delivered {lease.attempt} times without completing "
@@ -189,7 +202,8 @@ class ScaleoutWorker:
         info = {"consumer": self.consumer, "entry": lease.entry_id, "started_at": time.time()}
         try:
             if not await self._retrying(self.events.begin, lease.run_id, lease.attempt, info):
-                await self._retrying(self.queue.acknowledge, lease)  # completed by an earlier attempt
+                # An earlier attempt completed it and died before acknowledging.
+                await self._retrying(self.queue.acknowledge, lease)
                 return "completed"
         except RunSuperseded:
             return "lost"
@@ -318,7 +332,7 @@ class ScaleoutClient:
             WireFormatError: ``input`` or ``config`` holds a value of no wire type.
             StoreUnavailable: the queue cannot be reached.
         """
-        return await self.queue.submit(RunRequest.new(graph, input, config, run_id=run_id))
+        return await self.queue.submit(RunSubmission.new(graph, input, config, run_id=run_id))
 
     def events(self, run_id: str, *, after: str | None = None) -> RunEventStream[Event]:
         """The run's events (``Event`` objects) live; ``after``: a cursor to resume from."""
@@ -357,17 +371,16 @@ class ScaleoutClient:
     async def result(self, run_id: str) -> Any:
         """Wait for the run to end; its output, or ``RemoteError`` if it failed.
 
-        Waits while the run is queued: bound it with ``trio.move_on_after``.
+        Waits while the run is queued: bound it with ``trio.move_on_after``. An outage of the
+        store raises ``StoreUnavailable``; call again to go on waiting.
         """
-        last = await self.log.last(run_id)
-        if last is not None and last.kind == END and last.outcome is not None:
-            return raise_for_outcome(last.outcome)
-        stream: RunEventStream[None] = RunEventStream(
-            self.log, run_id, after=last.cursor if last else None, transform=lambda event: None)
-        async for _ in stream:
-            pass
-        assert stream.outcome is not None
-        return stream.outcome.output
+        while True:
+            last = await self.log.last(run_id)
+            if last is not None and last.kind == END and last.outcome is not None:
+                return raise_for_outcome(last.outcome)
+            # Wait for the next write, then look at the top again: reads one entry per wake-up
+            # instead of decoding every event of the run.
+            await self.log.read(run_id, last.cursor if last else "0-0", count=1, timeout=5.0)
 
 
 @asynccontextmanager
@@ -387,7 +400,8 @@ async def open_redis_backends(
 
 
 @asynccontextmanager
-async def open_scaleout_client(url: str, *, prefix: str = "rillet") -> AsyncIterator[ScaleoutClient]:
+async def open_scaleout_client(url: str, *, prefix: str = "rillet"
+                               ) -> AsyncIterator[ScaleoutClient]:
     """A :class:`ScaleoutClient` on the Redis at ``url``; closes its connections on exit."""
     async with open_redis_backends(url, prefix=prefix) as (queue, events):
         yield ScaleoutClient(queue, events)

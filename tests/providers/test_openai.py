@@ -96,8 +96,6 @@ async def test_text_tool_calls_and_usage_stream_as_chunks(server: LoopbackServer
 
 async def test_the_summed_chunk_has_parsed_tool_calls(server: LoopbackServer) -> None:
     """Adding the chunks gives tool_calls whose args are dicts."""
-    pytest.importorskip("nodes.partial_json", reason="nodes/partial_json.py is not in the tree "
-                        "yet; AIMessageChunk.tool_calls imports it")
     server.reply(sse_reply(openai_chunks(
         text=[], tool_calls=[("call_a", "get_weather", ['{"city": ', '"Paris"}'])])))
     async with make_model(server) as model:
@@ -517,3 +515,26 @@ async def test_embeddings_retry_a_429_and_report_a_wrong_count(
         with pytest.raises(ProviderError, match="asked for 2 embeddings, got 1"):
             await embeddings.aembed_documents(["a", "b"])
     assert len(server.exchanges) == 2
+
+
+async def test_each_retry_is_logged_once_when_logging_is_on(
+    server: LoopbackServer, autojump_clock: trio.testing.MockClock
+) -> None:
+    """One structlog line per retry, with the reason and the wait; nothing else at warning."""
+    from structlog.testing import capture_logs
+
+    from runtime.logs import configure_logging
+
+    server.reply(json_reply(503, {"error": {"message": "busy"}}, headers={"retry-after": "2"}),
+                 sse_reply(openai_chunks(text=["ok"])))
+    model = make_model(server)
+    configure_logging(True)
+    try:
+        with capture_logs() as logs:
+            async with model:
+                await collect(model)
+    finally:
+        configure_logging(False)
+    retries = [entry for entry in logs if entry["event"] == "provider_request_retried"]
+    assert retries == [{"event": "provider_request_retried", "provider": "openai", "attempt": 1,
+                        "reason": "HTTP 503", "delay": 2.0, "log_level": "warning"}]

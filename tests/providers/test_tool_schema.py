@@ -92,9 +92,11 @@ class Point:
 
 def test_enums_typeddicts_dataclasses_and_tuples_nest() -> None:
     """Structured parameter types become nested object and array schemas."""
-    def f(color: Color, address: Address, points: list[Point], pair: tuple[int, str],
-          many: tuple[int, ...], unique: set[str], anything: Any, untyped,  # type: ignore[no-untyped-def]
-          note: Annotated[str, "a free-form note"] = "") -> None:
+    def f(  # type: ignore[no-untyped-def]  # `untyped` has no hint on purpose
+        color: Color, address: Address, points: list[Point], pair: tuple[int, str],
+        many: tuple[int, ...], unique: set[str], anything: Any, untyped,
+        note: Annotated[str, "a free-form note"] = "",
+    ) -> None:
         """F."""
     props = function_schema(f)["parameters"]["properties"]
     assert props["color"] == {"type": "string", "enum": ["red", "blue"]}

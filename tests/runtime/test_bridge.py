@@ -264,6 +264,35 @@ def test_garbage_collected_sync_stream_cancels_the_run(
     assert settled_threads(baseline) <= baseline
 
 
+@pytest.mark.parametrize("bound", [2, 16])
+def test_sync_stream_keeps_backpressure(
+    bound: int, wait_until_stable: Callable[[Callable[[], object]], object]
+) -> None:
+    """A sync consumer that stops to wait holds the upstream generator back: however long it
+    waits, produced - consumed stays within a few channel bounds (its local batch included)."""
+    produced = 0
+
+    async def source(chunks: AsyncIterator[Any]) -> AsyncGenerator[int, None]:
+        nonlocal produced
+        async for _ in chunks:
+            for i in range(120):
+                produced += 1
+                yield i
+
+    async def relay(chunks: AsyncIterator[int]) -> AsyncGenerator[int, None]:
+        async for chunk in chunks:
+            yield chunk
+
+    lags = []
+    for consumed, _ in enumerate((RunnableGenerator(source) | relay).stream(None, {"bound": bound}), 1):
+        if consumed % 20 == 1:
+            wait_until_stable(lambda: produced)  # a slow consumer: upstream runs until parked
+            lags.append(produced - consumed)
+    assert len(lags) == 6
+    assert max(lags) <= 5 * bound
+    assert max(lags) >= bound
+
+
 def test_sync_stream_is_exhausted_after_raising_the_error() -> None:
     """Like a generator, a sync stream that raised the run's error is finished: the next
     ``next()`` raises StopIteration (no second error, no trio channel error)."""

@@ -228,6 +228,24 @@ async def test_a_plain_function_failure_is_named_after_the_function() -> None:
     _assert_named(info.value, "divide")
 
 
+async def test_error_in_a_nested_run_keeps_the_innermost_node_name() -> None:
+    """A function calling another runnable that fails re-raises that failure under the inner
+    node's name (the innermost node wins), still bare."""
+
+    async def inner_fails(x: int) -> int:
+        raise Boom("deep")
+
+    inner = RunnableLambda(inner_fails)
+
+    async def outer(x: int) -> int:
+        return int(await inner.ainvoke(x)) + 1
+
+    with pytest.raises(Boom, match="deep") as info:
+        await (RunnableLambda(outer) | (lambda x: x)).ainvoke(1)
+    _assert_named(info.value, "inner_fails")
+    assert len(info.value.__notes__) == 1
+
+
 async def test_error_in_the_input_stream_reaches_the_caller() -> None:
     """An exception raised by the input iterator of ``atransform`` is the run's error."""
 
@@ -425,6 +443,34 @@ async def test_exception_in_the_consumer_cancels_the_run(
                 raise Boom("consumer gave up")
     await trio.testing.wait_all_tasks_blocked()
     assert log[-1] == "finally"
+    assert rillet_tasks() == []
+
+
+async def test_leaving_a_parallel_stream_early_stops_every_branch(
+    autojump_clock: trio.testing.MockClock, rillet_tasks: Callable[[], list[str]]
+) -> None:
+    """Breaking out after the first ``{key: chunk}`` stops all branches, not only the one
+    that produced it."""
+    events: list[str] = []
+
+    def ticker(label: str, period: float) -> Any:
+        async def tick(_: Any) -> AsyncGenerator[int, None]:
+            try:
+                for i in range(1000):
+                    await trio.sleep(period)
+                    yield i
+            finally:
+                events.append(f"{label} finally")
+
+        return RunnableLambda(tick)
+
+    parallel = RunnableParallel(fast=ticker("fast", 1), slow=ticker("slow", 7))
+    async with parallel.astream(None) as chunks:
+        async for chunk in chunks:
+            assert chunk == {"fast": 0}
+            break
+    assert sorted(events) == ["fast finally", "slow finally"]
+    assert trio.current_time() == 1
     assert rillet_tasks() == []
 
 

@@ -1,6 +1,5 @@
 """Graphs the scale-out tests run in worker processes (``tests.scaleout.graphs:GRAPHS``).
 
-Plain-value graphs only, so every event and result is wire-encodable without registering types.
 ``slow_chain`` takes ``{"n": tokens, "delay": seconds between tokens}`` and streams ``n`` tokens.
 """
 
@@ -12,6 +11,7 @@ from typing import Any
 import trio
 
 from graphs import RunnableGenerator, RunnableLambda
+from nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
 
 
 def _prepare(request: dict[str, Any]) -> dict[str, Any]:
@@ -38,4 +38,9 @@ def _always_fails(request: Any) -> Any:
 slow_chain = RunnableLambda(_prepare, name="prepare") | RunnableGenerator(_tokens, name="tokens")
 flaky = RunnableLambda(_always_fails, name="flaky")
 
-GRAPHS = {"slow_chain": slow_chain, "flaky": flaky}
+# The usual LLM shape: its events carry messages and prompt values (registered wire types).
+chat = (ChatPromptTemplate.from_template("Tell me about {topic}.")
+        | ScriptedChatModel(responses=["Parrots can live for eighty years."])
+        | StrOutputParser())
+
+GRAPHS = {"slow_chain": slow_chain, "flaky": flaky, "chat": chat}

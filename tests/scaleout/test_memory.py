@@ -11,7 +11,7 @@ import trio.testing
 from runtime.errors import RemoteError, WireFormatError, WorkerBusy
 from runtime.events import Event, RunFinished, RunStarted
 from runtime.eventstore import InMemoryEventLog, RunNotFound, RunOutcome, RunSuperseded
-from runtime.queue import InMemoryRunQueue, Lease, RunRequest, StoreUnavailable
+from runtime.queue import InMemoryRunQueue, Lease, RunSubmission, StoreUnavailable
 from runtime.scaleout import ScaleoutClient, ScaleoutWorker, WorkerSettings
 from runtime.wire import packb
 
@@ -25,11 +25,11 @@ def started(seq: int, attempt: int = 1) -> Event:
 async def test_a_malformed_request_says_what_is_wrong() -> None:
     """Decoding names the bad field; that text becomes the dead letter's reason."""
     with pytest.raises(WireFormatError, match=r"^not a msgpack value"):
-        RunRequest.from_wire(b"\xc1")
+        RunSubmission.from_wire(b"\xc1")
     with pytest.raises(WireFormatError, match=r"^run entry field 'run_id' must be a str, got 7$"):
-        RunRequest.from_wire(packb({"run_id": 7, "graph": "g", "input": 1, "config": {}}))
+        RunSubmission.from_wire(packb({"run_id": 7, "graph": "g", "input": 1, "config": {}}))
     with pytest.raises(ValueError, match="graph name must be a non-empty str"):
-        RunRequest.new("", 1)
+        RunSubmission.new("", 1)
 
 
 async def test_an_expired_lease_goes_to_the_next_claimer_with_the_next_attempt(
@@ -37,7 +37,7 @@ async def test_an_expired_lease_goes_to_the_next_claimer_with_the_next_attempt(
 ) -> None:
     """A worker that stops renewing loses the run after lease_timeout; its renew says so."""
     queue = InMemoryRunQueue(lease_timeout=10.0)
-    await queue.submit(RunRequest.new("g", 1, run_id="r1"))
+    await queue.submit(RunSubmission.new("g", 1, run_id="r1"))
     (first,) = await queue.claim("a")
     assert (first.run_id, first.attempt) == ("r1", 1)
     assert await queue.claim("b", timeout=5.0) == []
@@ -51,7 +51,7 @@ async def test_an_expired_lease_goes_to_the_next_claimer_with_the_next_attempt(
 async def test_a_renewed_lease_is_never_taken(autojump_clock: trio.testing.MockClock) -> None:
     """Renewing every lease_timeout/3 keeps a long run with its worker."""
     queue = InMemoryRunQueue(lease_timeout=3.0)
-    await queue.submit(RunRequest.new("g", 1))
+    await queue.submit(RunSubmission.new("g", 1))
     (lease,) = await queue.claim("a")
     async with trio.open_nursery() as nursery:
         async def renew() -> None:
@@ -67,7 +67,7 @@ async def test_malformed_entries_are_dead_lettered_with_the_reason() -> None:
     """A bad entry never reaches a worker; the next good one does."""
     queue = InMemoryRunQueue()
     await queue.submit_raw(b"\x92\x01\x02")
-    await queue.submit(RunRequest.new("g", 1, run_id="good"))
+    await queue.submit(RunSubmission.new("g", 1, run_id="good"))
     leases = await queue.claim("a", count=5)
     assert [lease.run_id for lease in leases] == ["good"]
     (dead,) = await queue.dead_letters()
@@ -78,9 +78,9 @@ async def test_malformed_entries_are_dead_lettered_with_the_reason() -> None:
 async def test_a_full_memory_queue_refuses_submissions() -> None:
     """Bounded: the in-memory queue raises WorkerBusy instead of growing."""
     queue = InMemoryRunQueue(capacity=1)
-    await queue.submit(RunRequest.new("g", 1))
+    await queue.submit(RunSubmission.new("g", 1))
     with pytest.raises(WorkerBusy, match="holds 1 entries"):
-        await queue.submit(RunRequest.new("g", 2))
+        await queue.submit(RunSubmission.new("g", 2))
 
 
 async def test_the_event_log_fences_superseded_attempts() -> None:
@@ -89,7 +89,8 @@ async def test_the_event_log_fences_superseded_attempts() -> None:
     assert await log.begin("r1", 1, {"consumer": "a"})
     await log.append("r1", 1, 1, [started(0)])
     assert await log.begin("r1", 2, {"consumer": "b"})
-    with pytest.raises(RunSuperseded, match=r"^attempt 1 of run 'r1' was superseded: attempt 2 began$"):
+    with pytest.raises(RunSuperseded,
+                       match=r"^attempt 1 of run 'r1' was superseded: attempt 2 began$"):
         await log.append("r1", 1, 2, [started(1)])
     await log.append("r1", 2, 1, [started(0, 2), started(1, 2)])
     await log.append("r1", 2, 1, [started(0, 2), started(1, 2)])  # a retried batch: no duplicates
@@ -115,7 +116,8 @@ async def test_an_ended_log_expires_after_its_ttl(autojump_clock: trio.testing.M
             pass
 
 
-async def run_worker(queue: Any, log: Any, nursery: trio.Nursery, **settings: Any) -> ScaleoutWorker:
+async def run_worker(queue: Any, log: Any, nursery: trio.Nursery,
+                     **settings: Any) -> ScaleoutWorker:
     worker = ScaleoutWorker(GRAPHS, queue, log, consumer="w1", settings=WorkerSettings(**settings))
     await nursery.start(worker.run)
     return worker
@@ -212,7 +214,8 @@ async def test_a_failing_graph_is_retried_then_dead_lettered_with_its_error(
         with pytest.raises(RemoteError, match=r"failed 3 times; last error: ValueError: flaky"):
             await client.result("r1")
         worker.stop()
-    assert worker.counts == {"completed": 0, "failed": 2, "lost": 0, "dead_lettered": 1}
+    stats = worker.statistics()
+    assert (stats.completed, stats.failed, stats.lost, stats.dead_lettered) == (0, 2, 0, 1)
     markers = [e.attempt for e in await log.read("r1", "0-0") if e.kind == "attempt"]
     assert markers == [1, 2, 3]
 
@@ -247,7 +250,9 @@ class Flaky:
         await self.log.append(*args)
 
 
-async def test_a_store_outage_is_retried_with_backoff(autojump_clock: trio.testing.MockClock) -> None:
+async def test_a_store_outage_is_retried_with_backoff(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     """Appends that fail for a while are retried; the run completes with every event."""
     queue, log = InMemoryRunQueue(), InMemoryEventLog()
     client = ScaleoutClient(queue, log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ import trio
 
 from runtime.events import ChunkEmitted, RunStarted
 from runtime.eventstore import RunOutcome, RunSuperseded
-from runtime.queue import RunRequest
+from runtime.queue import RunSubmission
 from runtime.scaleout import ScaleoutClient, ScaleoutWorker, open_redis_backends
 
 from .graphs import GRAPHS, expected_output
@@ -96,7 +97,7 @@ async def test_malformed_entries_go_to_the_dead_letter_stream(redis_backends: An
     queue, _ = redis_backends
     await queue.submit_raw(b"\xc1")
     await queue.redis.xadd(queue.keys.runs, {"other": b"x"})
-    await queue.submit(RunRequest.new("g", 1, run_id="good"))
+    await queue.submit(RunSubmission.new("g", 1, run_id="good"))
     leases = await queue.claim("w", count=10)
     assert [lease.run_id for lease in leases] == ["good"]
     garbage, no_field = await queue.dead_letters()
@@ -110,7 +111,7 @@ async def test_malformed_entries_go_to_the_dead_letter_stream(redis_backends: An
 async def test_submit_is_idempotent_per_run_id(redis_backends: Any) -> None:
     """A client retrying a submit after a lost reply does not queue the run twice."""
     queue, _ = redis_backends
-    request = RunRequest.new("g", 1)
+    request = RunSubmission.new("g", 1)
     assert await queue.submit(request) == await queue.submit(request) == request.run_id
     assert (await queue.statistics()).waiting == 1
 
@@ -118,7 +119,7 @@ async def test_submit_is_idempotent_per_run_id(redis_backends: Any) -> None:
 async def test_a_renewed_lease_stays_and_an_expired_one_moves(redis_url: str, prefix: str) -> None:
     """Renewal (owner-checked XCLAIM JUSTID) keeps the lease; without it XAUTOCLAIM takes it."""
     async with open_redis_backends(redis_url, prefix=prefix, lease_timeout=0.3) as (queue, _):
-        await queue.submit(RunRequest.new("g", 1, run_id="r1"))
+        await queue.submit(RunSubmission.new("g", 1, run_id="r1"))
         (lease,) = await queue.claim("a")
         for _ in range(4):
             await trio.sleep(0.15)
@@ -146,3 +147,34 @@ async def test_an_in_process_worker_serves_runs_through_redis(redis_backends: An
         assert await client.result(run_id) == expected_output(5)
         assert (await client.status(run_id)).state == "finished"
         worker.stop()
+
+
+async def test_a_chat_chain_followed_through_redis_matches_astream_events(
+    redis_backends: Any,
+) -> None:
+    """Messages and prompt values survive the trip through Redis: the dicts equal the local ones
+    (run ids aside)."""
+    queue, log = redis_backends
+    client = ScaleoutClient(queue, log)
+    local = [ev async for ev in GRAPHS["chat"].astream_events({"topic": "parrots"})]
+    async with trio.open_nursery() as nursery:
+        worker = await nursery.start(ScaleoutWorker(GRAPHS, queue, log).run)
+        run_id = await client.submit("chat", {"topic": "parrots"})
+        remote = [ev async for ev in client.astream_events(run_id)]
+        assert await client.result(run_id) == "Parrots can live for eighty years."
+        worker.stop()
+
+    assert [type(ev["data"].get("chunk")) for ev in remote] == [
+        type(ev["data"].get("chunk")) for ev in local]
+    assert same_but_run_ids(remote, local)
+
+
+def same_but_run_ids(left: list[Any], right: list[Any]) -> bool:
+    """Equal reprs once each run id (uuid) is numbered by first appearance."""
+    def numbered(events: list[Any]) -> str:
+        seen: dict[str, str] = {}
+        return UUID.sub(lambda m: seen.setdefault(m.group(), f"<run{len(seen)}>"), repr(events))
+    return numbered(left) == numbered(right)
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

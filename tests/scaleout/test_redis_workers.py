@@ -87,10 +87,10 @@ async def test_a_run_survives_kill_9_of_its_worker(
 async def test_lease_renewal_keeps_a_slow_run_with_its_worker(
     redis_url: str, prefix: str, workers: Workers,
 ) -> None:
-    """A run five times longer than the lease is never stolen by the idle second worker."""
-    await workers.start(redis_url, prefix, "--lease-timeout", "0.6", count=2)
+    """A run four times longer than the lease is never stolen by the idle second worker."""
+    await workers.start(redis_url, prefix, "--lease-timeout", "1", count=2)
     async with open_scaleout_client(redis_url, prefix=prefix) as client:
-        run_id = await client.submit("slow_chain", {"n": 30, "delay": 0.1})
+        run_id = await client.submit("slow_chain", {"n": 40, "delay": 0.1})
         with trio.fail_after(30):
             events = [e async for e in client.events(run_id)]
         assert {e.attempt for e in events} == {1}

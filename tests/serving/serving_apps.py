@@ -55,7 +55,12 @@ def make_ticks(
         finally:
             state.closed.set()
 
-    return (RunnableLambda(lambda x: x, name="start") | tick).with_config(run_name=name), state
+    async def start(value: object) -> object:
+        # Async on purpose: a sync function runs in a thread, and the autojump clock jumps
+        # while a thread works (it sees every task blocked).
+        return value
+
+    return (RunnableLambda(start, name="start") | tick).with_config(run_name=name), state
 
 
 ticks, _ = make_ticks(5, 0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 import trio
-from conftest import body, decoded, frames
+from http_helpers import body, decoded, frames
 from serving_apps import JOKE, joke, make_ticks, pair
 
 from runtime.runlog import RunLogPatch

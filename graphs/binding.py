@@ -64,10 +64,19 @@ class RunnableBinding(Runnable[Any, Any]):
         return graph
 
     def __getattr__(self, name: str) -> Any:
-        # Component methods (a model's bind_tools, a vector store retriever's k) stay reachable.
+        # Component methods (a model's bind_tools, a retriever's k) stay reachable; a method
+        # returning a new runnable (bind_tools) gets this binding's config around it too.
         if name in ("bound", "config"):
             raise AttributeError(name)
-        return getattr(self.bound, name)
+        attr = getattr(self.bound, name)
+        if not callable(attr) or isinstance(attr, Runnable):
+            return attr
+
+        def rebound(*args: Any, **kwargs: Any) -> Any:
+            result = attr(*args, **kwargs)
+            return RunnableBinding(result, self.config) if isinstance(result, Runnable) else result
+
+        return rebound
 
     def __repr__(self) -> str:
         return f"{self.bound!r}.with_config({self.config!r})"

@@ -1,9 +1,11 @@
 """Components: messages, prompts, chat models, output parsers, documents and retrieval."""
 
 import nodes.registry  # noqa: F401  (registers wire types and n-ary addition)
+from nodes.anthropic import AnthropicChatModel
 from nodes.chat_models import BaseChatModel, ScriptedChatModel
 from nodes.documents import Document
 from nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
+from nodes.http import ProviderError
 from nodes.messages import (
     AIMessage,
     AIMessageChunk,
@@ -12,6 +14,7 @@ from nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
+from nodes.openai import OpenAIChatModel, OpenAIEmbeddings
 from nodes.parsers import (
     CommaSeparatedListOutputParser,
     JsonOutputParser,
@@ -27,6 +30,7 @@ from nodes.vectorstores import InMemoryVectorStore
 __all__ = [
     "AIMessage",
     "AIMessageChunk",
+    "AnthropicChatModel",
     "BaseChatModel",
     "BaseEmbeddings",
     "BaseMessage",
@@ -41,8 +45,11 @@ __all__ = [
     "JsonOutputParser",
     "MessagesPlaceholder",
     "MissingVariablesError",
+    "OpenAIChatModel",
+    "OpenAIEmbeddings",
     "OutputParserError",
     "PromptTemplate",
+    "ProviderError",
     "ScriptedChatModel",
     "StrOutputParser",
     "StringPromptValue",

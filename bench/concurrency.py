@@ -147,10 +147,19 @@ def _impl(name: str, runs: int, tokens: int) -> Impl:
 def run(config: Config) -> list[Row]:
     names = [n for n in IMPLS if n != "langchain" or have_langchain()]
     rows: list[Row] = []
-    for runs in config.concurrent:
+    for i, runs in enumerate(config.concurrent):
         impls = [_impl(name, runs, config.concurrent_tokens) for name in names]
-        measured = run_alternating(impls, config, reps=config.concurrent_reps)
-        rss = _rss_in_subprocesses(names, runs, config) if runs in config.rss_sizes else {}
+        reps = config.concurrent_reps[min(i, len(config.concurrent_reps) - 1)]
+        measured = run_alternating(impls, config, reps=reps, time_box=config.concurrent_time_box)
+        rss: dict[str, dict[str, Any]] = {}
+        if runs in config.rss_sizes:
+            # A batch that did not finish in this process would not finish there either, and
+            # its memory at the time box says little: not measured.
+            finished = [n for n in names if measured[n].finished_reps]
+            rss = _rss_in_subprocesses(finished, runs, config)
+            for name in names:
+                if name not in finished:
+                    rss[name] = {"error": "not measured: did not finish here either"}
         rows += _rows(runs, measured, rss, have_langchain())
     return rows
 
@@ -195,7 +204,10 @@ def _rows(runs: int, measured: dict[str, Measured], rss: dict[str, dict[str, Any
             if result.get("error"):
                 rss_notes[name] = str(result["error"])[:120]
             elif result.get("completed", runs) < runs:
-                rss_notes[name] = f"did not finish: {result['completed']} of {runs} runs"
+                # Memory at the time box, before the runs grew to their peak: not comparable.
+                per_run[name] = None
+                rss_notes[name] = (f"did not finish: {result['completed']} of {runs} runs "
+                                   f"({result['rss_per_run_kib']:.0f} KiB/run so far)")
         if not langchain:
             per_run["langchain"] = None
             rss_notes["langchain"] = "not installed"
@@ -216,12 +228,14 @@ def _rss_in_subprocesses(names: list[str], runs: int, config: Config) -> dict[st
     results: dict[str, dict[str, Any]] = {}
     for name in names:
         command = [sys.executable, "-m", "bench.concurrency", "--impl", name, "--runs", str(runs),
-                   "--tokens", str(config.concurrent_tokens), "--time-box", str(config.time_box)]
+                   "--tokens", str(config.concurrent_tokens),
+                   "--time-box", str(config.concurrent_time_box)]
+        limit = 2 * config.concurrent_time_box + 60  # warm-up, imports, the batch
         try:
             proc = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
-                                  timeout=config.time_box + 60, check=False)
+                                  timeout=limit, check=False)
         except subprocess.TimeoutExpired:
-            results[name] = {"error": f"subprocess did not end in {config.time_box + 60:g} s"}
+            results[name] = {"error": f"subprocess did not end in {limit:g} s"}
             continue
         lines = proc.stdout.strip().splitlines()
         if proc.returncode != 0 or not lines:

@@ -53,13 +53,15 @@ class Config:
     events_tokens: int = 20_000
     concurrent: tuple[int, ...] = (1_000, 10_000)
     concurrent_tokens: int = 100
-    concurrent_reps: int = 3
+    concurrent_reps: tuple[int, ...] = (3, 1)  # repetitions at each of ``concurrent``
+    concurrent_time_box: float = 120.0  # seconds one batch of concurrent runs may take
     json_sizes: tuple[int, ...] = (2_000, 8_000, 32_000, 128_000)
     json_peer_cap: int = 32_000
     json_chunk: int = 4
     time_box: float = 30.0  # seconds one repetition may take
     peer_budget: float = 45.0  # seconds of repetitions per slow implementation and case
     rss_sizes: tuple[int, ...] = (1_000, 10_000)  # workload 4: peak RSS, in subprocesses
+    overhead_reps: int = 9  # workload 6 compares runs within a few percent: more repetitions
 
     @classmethod
     def full(cls) -> Config:
@@ -70,9 +72,9 @@ class Config:
         """Small sizes for a smoke run (``python -m bench --quick``, well under 20 s)."""
         return cls(
             quick=True, reps=2, tokens=2_000, step_chunks=2_000, events_tokens=1_000,
-            concurrent=(100, 300), concurrent_tokens=20, concurrent_reps=1,
-            json_sizes=(1_000, 4_000), json_peer_cap=4_000, time_box=4.0, peer_budget=4.0,
-            rss_sizes=(100,),
+            concurrent=(100, 300), concurrent_tokens=20, concurrent_reps=(1, 1),
+            concurrent_time_box=10.0, json_sizes=(1_000, 4_000), json_peer_cap=4_000,
+            time_box=4.0, peer_budget=4.0, rss_sizes=(100,), overhead_reps=3,
         )
 
 

@@ -6,7 +6,7 @@ Starts its own redis-server on a free loopback port (no persistence), starts N w
 processes (``python -m runtime.scaleout_cli worker bench.scaleout_bench:GRAPHS``), warms them
 up, then submits ``--runs`` runs as fast as one client can and waits for every result. A run is
 ``prepare | tokens``: ``--tokens`` chunks (``--delay`` seconds apart), so about
-``2 * tokens + 5`` events, each stored in Redis and read by nobody but ``result()``. Prints
+``2 * tokens + 7`` events, each stored in Redis and read by nobody but ``result()``. Prints
 runs/s and the CPU seconds each process used, which shows what the limit is.
 """
 

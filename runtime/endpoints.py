@@ -40,7 +40,6 @@ __all__ = [
     "RUN_ENDPOINTS",
     "Endpoints",
     "Served",
-    "rejection",
     "reply",
     "reply_problem",
 ]
@@ -51,10 +50,6 @@ _BATCH: Final = 64  # chunks per write: one socket write per batch of what is re
 _Frames = list[tuple[str, Any]]
 
 
-def rejection(status: int, kind: str, message: str) -> RequestRejected:
-    return RequestRejected(status, kind, message)
-
-
 def _tree(problem: RequestRejected) -> dict[str, Any]:
     return {"status_code": problem.status, "type": problem.kind, "message": problem.message}
 
@@ -62,15 +57,21 @@ def _tree(problem: RequestRejected) -> dict[str, Any]:
 def _problem_for(error: BaseException) -> RequestRejected:
     """How a failed run is reported: its own type and message, with a fitting status."""
     if isinstance(error, WorkerBusy):
-        return rejection(503, "WorkerBusy", str(error))
+        return RequestRejected(503, "WorkerBusy", str(error))
     if isinstance(error, RunCancelled):
-        return rejection(503, "RunCancelled", str(error))
+        return RequestRejected(503, "RunCancelled", str(error))
     status = 422 if isinstance(error, NodeInputError) else 500
-    return rejection(status, type(error).__name__, str(error))
+    return RequestRejected(status, type(error).__name__, str(error))
 
 
 async def reply(send: Send, status: int, tree: Any, media: str,
-                 headers: Mapping[str, str] | None = None) -> None:
+                headers: Mapping[str, str] | None = None) -> None:
+    """Send a whole response: ``tree`` (a wire tree) as JSON or msgpack.
+
+    Example::
+
+        await reply(send, 200, to_tree({"output": output}), JSON)
+    """
     body = dumps(tree, media)
     raw = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -79,6 +80,8 @@ async def reply(send: Send, status: int, tree: Any, media: str,
 
 
 async def reply_problem(send: Send, problem: RequestRejected, media: str = JSON) -> None:
+    """Send a refusal: ``{"status_code", "type", "message"}`` with its status (and the
+    ``WWW-Authenticate`` or ``Retry-After`` header a 401 or 503 calls for)."""
     headers = {"www-authenticate": "Bearer"} if problem.status == 401 else {}
     if problem.status == 503:
         headers["retry-after"] = "1"
@@ -107,7 +110,7 @@ class _Stream:
     def __init__(self, send: Send, media: str) -> None:
         self.send, self.media, self.started = send, media, False
 
-    async def write(self, frames: list[tuple[str, Any]], *, last: bool = False) -> None:
+    async def write(self, frames: _Frames, *, last: bool = False) -> None:
         if not self.started:
             self.started = True
             content_type = MSGPACK if self.media == MSGPACK else "text/event-stream"
@@ -134,7 +137,14 @@ class Served:
 
 
 class Endpoints:
-    """The endpoints, sharing one worker and the server's limits."""
+    """The endpoints, sharing one worker and the server's limits; ``runtime.server`` routes
+    to them (``run_endpoint`` for the five run endpoints, ``events``, ``healthz``).
+
+    Example::
+
+        endpoints = Endpoints(worker, max_body_bytes=1 << 20, ping_interval=15.0)
+        await endpoints.run_endpoint(served, "invoke", scope, receive, send)
+    """
 
     def __init__(self, worker: Worker, *, max_body_bytes: int, ping_interval: float) -> None:
         self.worker, self.max_body_bytes, self.ping_interval = worker, max_body_bytes, ping_interval
@@ -142,12 +152,13 @@ class Endpoints:
 
     async def run_endpoint(self, served: Served, endpoint: str, scope: Scope, receive: Receive,
                            send: Send) -> None:
+        """Check the request, then run it through the worker as ``endpoint`` asks."""
         headers = Headers(scope=scope)
         media = negotiate(headers.get("accept"))
         if media is None:
-            await reply_problem(send, rejection(406, "NotAcceptable",
-                f"Accept must allow {JSON}, text/event-stream or {MSGPACK}, "
-                f"got {headers.get('accept')!r}"))
+            offered = f"{JSON}, text/event-stream or {MSGPACK}"
+            message = f"Accept must allow {offered}, got {headers.get('accept')!r}"
+            await reply_problem(send, RequestRejected(406, "NotAcceptable", message))
             return
         try:
             body = await read_body(receive, headers, self.max_body_bytes)
@@ -175,8 +186,8 @@ class Endpoints:
         except Exception as error:  # noqa: BLE001 - reported to the client
             await reply_problem(send, _problem_for(error), media)
             return
-        await reply(send, 200, to_tree({"output": output, "metadata": {"run_id": run.run_id}}),
-                     media)
+        tree = to_tree({"output": output, "metadata": {"run_id": run.run_id}})
+        await reply(send, 200, tree, media)
 
     async def _batch(self, served: Served, request: RunRequest, send: Send, media: str) -> None:
         count = len(request.inputs)
@@ -275,6 +286,7 @@ class Endpoints:
             await run.aclose()
 
     async def events(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /events``: every run's events until the client leaves or the server stops."""
         params = QueryParams(scope.get("query_string", b""))
         media = negotiate(Headers(scope=scope).get("accept")) or JSON
         filters = {key: params.getlist(key) or None for key in (
@@ -288,10 +300,10 @@ class Endpoints:
             sub = self.worker.subscribe(policy=params.get("policy", "drop_oldest"), bound=bound,
                                         **filters)
         except ValueError as error:
-            await reply_problem(send, rejection(422, "InvalidRequest", str(error)), media)
+            await reply_problem(send, RequestRejected(422, "InvalidRequest", str(error)), media)
             return
         except RuntimeError as error:
-            await reply_problem(send, rejection(503, "WorkerBusy", str(error)), media)
+            await reply_problem(send, RequestRejected(503, "WorkerBusy", str(error)), media)
             return
         stream = _Stream(send, media)
 
@@ -310,7 +322,7 @@ class Endpoints:
                             batch.append(sub.receive_nowait())
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
-                frames: list[tuple[str, Any]] = []
+                frames: _Frames = []
                 if sub.dropped > reported:  # tell the reader it lost events (drop_* policies)
                     reported = sub.dropped
                     frames.append(("dropped", {"dropped": reported}))
@@ -325,6 +337,7 @@ class Endpoints:
             await _until_disconnect(receive, pump)
 
     async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /healthz``: 200 ``ok`` while accepting runs, 503 ``draining`` after."""
         stats = attrs.asdict(self.worker.statistics())
         draining = not stats["accepting"]
         tree = {"status": "draining" if draining else "ok", **stats}
@@ -336,7 +349,7 @@ def _run_log_builder(options: Mapping[str, Any]) -> Any:
     try:
         from runtime.runlog import RunLogBuilder
     except ImportError:
-        raise rejection(501, "NotImplemented",
+        raise RequestRejected(501, "NotImplemented",
                        "stream_log needs runtime.runlog, which this installation lacks") from None
     event_filter = EventFilter(**{k: v for k, v in options.items()
                                   if k.startswith(("include_", "exclude_"))})

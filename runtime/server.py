@@ -49,11 +49,10 @@ from runtime.endpoints import (
     RUN_ENDPOINTS,
     Endpoints,
     Served,
-    rejection,
     reply,
     reply_problem,
 )
-from runtime.http_input import CONFIG_KEYS, input_schema
+from runtime.http_input import CONFIG_KEYS, RequestRejected, input_schema
 from runtime.sse_codec import JSON, negotiate, to_tree
 from runtime.worker import Worker
 
@@ -97,11 +96,12 @@ class _BearerAuth:
         if scope["type"] == "http":
             scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not given:
-                await reply_problem(send, rejection(
+                await reply_problem(send, RequestRejected(
                     401, "Unauthorized", "this server needs 'Authorization: Bearer <token>'"))
                 return
             if not hmac.compare_digest(given.strip().encode(), self.token):
-                await reply_problem(send, rejection(401, "Unauthorized", "wrong bearer token"))
+                await reply_problem(send, RequestRejected(401, "Unauthorized",
+                                                          "wrong bearer token"))
                 return
         await self.app(scope, receive, send)
 
@@ -130,7 +130,7 @@ def _metadata(served: Served, what: str) -> Callable[[Scope, Receive, Send], Awa
                     "properties": {key: {"title": key} for key in CONFIG_KEYS}}
         else:
             if not hasattr(runnable, "draw_ascii"):
-                await reply_problem(send, rejection(404, "NotFound",
+                await reply_problem(send, RequestRejected(404, "NotFound",
                                                     f"{served.name!r} cannot be drawn"), media)
                 return
             tree = {"ascii": runnable.draw_ascii(), "mermaid": runnable.draw_mermaid()}

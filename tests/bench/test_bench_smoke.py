@@ -22,8 +22,9 @@ from bench.report import COLUMNS, Row, check_targets, format_markdown, format_ta
 
 TINY = Config(
     quick=True, reps=1, tokens=200, step_chunks=200, steps=3, events_tokens=100,
-    concurrent=(10, 20), concurrent_tokens=10, concurrent_reps=1, json_sizes=(300, 600),
-    json_peer_cap=600, time_box=20.0, peer_budget=5.0, rss_sizes=(10,),
+    concurrent=(10, 20), concurrent_tokens=10, concurrent_reps=(1,), json_sizes=(300, 600),
+    json_peer_cap=600, time_box=20.0, peer_budget=5.0, rss_sizes=(10,), overhead_reps=1,
+    concurrent_time_box=20.0,
 )
 WORKLOADS = [streaming, steps, events, concurrency, json_parsing, no_subscriber]
 LANGCHAIN = have_langchain()

@@ -116,12 +116,14 @@ class JsonOutputParser(BaseOutputParser):
     async def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:
         parser = PartialJsonParser()
         diff = self.diff
+        emitted = False
         async for chunk in chunks:
             if parser.feed(text_of(chunk, ctx.name)):
+                emitted = True
                 yield parser.last_patch() if diff else parser.snapshot()
-        if not parser.has_value():
-            self.parse(parser.text())  # raises OutputParserError, or yields what a strict read finds
-            raise OutputParserError("Invalid json output", text=parser.text())
+        if not emitted:
+            # Nothing streamed: the text must still be JSON (``null`` is); prose is an error.
+            self.parse(parser.text())
 
 
 class CommaSeparatedListOutputParser(BaseOutputParser):

@@ -9,6 +9,7 @@
     rillet events URL                           tail a server's worker-wide event channel
     rillet replay FILE                          show a recorded run's events
     rillet draw module:attr [--mermaid]         draw a runnable's graph
+    rillet worker module:attr --redis URL       serve graphs from a Redis run queue (scale-out)
 
 ``rillet demo`` streams on the embedded scripted model (no key, no network). ``serve`` shuts
 down gracefully on SIGINT/SIGTERM: new runs get 503, running runs get ``--shutdown-timeout``
@@ -170,7 +171,7 @@ def _serve(args: argparse.Namespace) -> int:
     from runtime.server import served_names
 
     target = load_target(args.target)
-    default = args.target.rpartition(":")[2].rpartition(".")[2]
+    default = args.name or args.target.rpartition(":")[2].rpartition(".")[2]
     try:
         named = served_names(target, default_name=default)
     except (TypeError, ValueError) as error:
@@ -251,6 +252,7 @@ async def _events_async(args: argparse.Namespace) -> int:
     from runtime.remote import remote_events
     from runtime.sse_codec import JSON, dumps, to_tree
 
+    _register_component_types()
     filters = {key: getattr(args, key) for key in ("include_names", "include_types",
                                                     "include_tags") if getattr(args, key)}
     token = args.token or os.environ.get("RILLET_TOKEN") or None
@@ -283,6 +285,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     if not os.path.isfile(args.file):
         raise UsageError(f"no such event log: {args.file}")
+    _register_component_types()
     code = 0
     try:
         events = read_event_log(args.file)
@@ -308,6 +311,14 @@ def _replay(args: argparse.Namespace) -> int:
     runs = len({event.run_id for event in events})
     _say(f"{len(events)} events of {runs} runs from {args.file}")
     return code
+
+
+def _register_component_types() -> None:
+    """Import ``nodes`` so logs and servers' messages and prompt values decode as themselves."""
+    try:
+        import nodes  # noqa: F401 - registers its wire types as a side effect
+    except ImportError:
+        pass
 
 
 def _draw(args: argparse.Namespace) -> int:
@@ -338,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve a runnable (or a dict of them) over HTTP")
     serve.add_argument("target", help="module:attr naming a runnable or a dict name -> runnable")
+    serve.add_argument("--name", help="serve a single runnable under this name (default: attr)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
     serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or $RILLET_TOKEN)")
@@ -370,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     draw.add_argument("target", help="module:attr or path/to/file.py:attr")
     draw.add_argument("--mermaid", action="store_true", help="Mermaid instead of ASCII")
     draw.set_defaults(func=_draw)
+
+    try:  # scale-out: serve graphs from a Redis run queue (runtime.scaleout_cli owns it)
+        from runtime.scaleout_cli import add_worker_command
+    except ImportError:
+        pass
+    else:
+        add_worker_command(commands)
     return parser
 
 

@@ -69,7 +69,8 @@ class WorkerRun:
         self.run_id, self.name = run_id, name
         self._handle, self._sub, self._runnable = handle, subscription, runnable
         self._reader: str | None = None
-        self.cancel_reason = "cancelled by its caller"
+        #: Why the run was cancelled; the first reason given wins.
+        self.cancel_reason: str | None = None
 
     def __repr__(self) -> str:
         state = "done" if self.done else "running"
@@ -87,13 +88,13 @@ class WorkerRun:
 
     def cancel(self, reason: str = "cancelled by its caller") -> None:
         """Cancel the run now (sync); readers then end with :class:`RunCancelled`."""
-        if not self.done:
+        if not self.done and self.cancel_reason is None:
             self.cancel_reason = reason
         self._handle.cancel()
 
     async def aclose(self) -> None:
         """Cancel the run if it still runs, and wait (shielded) until every actor stopped."""
-        if not self.done:
+        if not self.done and self.cancel_reason is None:
             self.cancel_reason = "its reader left before it finished"
         await self._handle.aclose()
         if self._sub is not None:
@@ -233,7 +234,7 @@ class WorkerRun:
         if handle.error is not None:
             raise handle.error
         if handle.cancel_scope.cancelled_caught:
-            raise RunCancelled(self.run_id, reason=self.cancel_reason)
+            raise RunCancelled(self.run_id, reason=self.cancel_reason or "cancelled")
 
 
 class _BatchReader:

@@ -81,7 +81,8 @@ def apply_patch(doc: Any, ops: Iterable[Mapping[str, Any]], *, in_place: bool = 
         JsonPatchError: an op is malformed or does not fit the document (``replace`` of a missing
             member, an index out of range, ...); with ``in_place`` the ops before it stay applied.
     """
-    owned: dict[int, Any] = {}  # copies made by this call: ours to mutate (kept alive, so ids stay unique)
+    # Copies made by this call, ours to mutate; kept alive here, so their ids stay unique
+    owned: dict[int, Any] = {}
     for op in ops:
         doc = _apply_one(doc, op, in_place, owned)
     return doc
@@ -96,8 +97,9 @@ def make_patch(src: Any, dst: Any) -> list[dict[str, Any]]:
     in the ops are ``dst``'s own objects, not copies. Subtrees that are the same object are
     skipped, so diffing two states that share structure costs only what differs.
 
-    >>> make_patch({"a": 1, "b": [1]}, {"b": [1, 2], "c": None})
-    [{'op': 'remove', 'path': '/a'}, {'op': 'add', 'path': '/c', 'value': None}, {'op': 'add', 'path': '/b/1', 'value': 2}]
+    >>> make_patch({"a": 1, "b": [1]}, {"b": [1, 2], "c": None})  # doctest: +NORMALIZE_WHITESPACE
+    [{'op': 'remove', 'path': '/a'}, {'op': 'add', 'path': '/c', 'value': None},
+     {'op': 'add', 'path': '/b/1', 'value': 2}]
     >>> make_patch(None, {})
     [{'op': 'replace', 'path': '', 'value': {}}]
     """
@@ -127,7 +129,8 @@ def _diff(path: str, src: Any, dst: Any, ops: list[dict[str, Any]]) -> None:
             ops.append({"op": "add", "path": f"{path}/{index}", "value": dst[index]})
         for _ in range(common, len(src)):  # jsonpatch's order: each remove shifts the next one
             ops.append({"op": "remove", "path": f"{path}/{common}"})
-    elif isinstance(src, (dict, list)) or isinstance(dst, (dict, list)) or type(src) is not type(dst) or src != dst:
+    elif (isinstance(src, (dict, list)) or isinstance(dst, (dict, list))
+          or type(src) is not type(dst) or src != dst):
         ops.append({"op": "replace", "path": path, "value": dst})
 
 
@@ -146,7 +149,8 @@ def _apply_one(doc: Any, op: Mapping[str, Any], in_place: bool, owned: dict[int,
             if from_parts == parts:
                 return doc
             if parts[: len(from_parts)] == from_parts:
-                raise JsonPatchError(op=name, path=path, reason=f"cannot move {source!r} into itself")
+                raise JsonPatchError(op=name, path=path,
+                                     reason=f"cannot move {source!r} into itself")
             doc = _remove(doc, from_parts, name, str(source), in_place, owned)
         elif in_place:
             value = copy.deepcopy(value)  # two places must not share a container we mutate later
@@ -177,7 +181,8 @@ def _split(name: str, pointer: Any, member: str = "path") -> list[str]:
     return [part.replace("~1", "/").replace("~0", "~") for part in pointer.split("/")[1:]]
 
 
-def _index(container: list[Any], part: str, name: str, path: str, where: str, *, end_ok: bool) -> int:
+def _index(container: list[Any], part: str, name: str, path: str, where: str, *,
+           end_ok: bool) -> int:
     if part == "-" and end_ok:
         return len(container)
     if not _INDEX.fullmatch(part):
@@ -232,8 +237,9 @@ def _parent(doc: Any, parts: list[str], name: str, path: str, in_place: bool,
             child = mine
         node, where = child, f"{where}/{escape_pointer(part)}"
     if not isinstance(node, (dict, list)):
-        raise JsonPatchError(op=name, path=path,
-                             reason=f"{where!r} is a {type(node).__name__}, not an object or a list")
+        raise JsonPatchError(
+            op=name, path=path,
+            reason=f"{where!r} is a {type(node).__name__}, not an object or a list")
     return root, node, where
 
 

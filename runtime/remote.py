@@ -2,8 +2,9 @@
 
 ``RemoteRunnable(url)`` speaks to the endpoints under one served name with the Runnable API:
 ``invoke``/``ainvoke``, ``batch``/``abatch``, ``stream``/``astream``, ``astream_events`` and
-``astream_log``. Values come back decoded (tuples, registered wire types); a failed run raises
-:class:`~runtime.errors.RemoteError` with the server's error type and message (and the HTTP
+``astream_log``. Values come back decoded (tuples, registered wire types; a type this process
+has not registered, e.g. without ``import nodes``, arrives as ``{"__type__": ..., fields}``); a
+failed run raises :class:`~runtime.errors.RemoteError` with the server's error type and message (and the HTTP
 status when the server refused the request). Leaving a stream early closes the connection,
 which cancels the run on the server. :func:`remote_events` tails a server's ``/events``.
 
@@ -22,8 +23,16 @@ from contextlib import contextmanager
 from typing import Any, Self
 
 from runtime.errors import RemoteError, WireFormatError
-from runtime.sse_codec import JSON, MSGPACK, MsgpackFrameParser, SSEParser, decode_body, dumps
-from runtime.wire import decode_value, encode_value
+from runtime.sse_codec import (
+    JSON,
+    MSGPACK,
+    MsgpackFrameParser,
+    SSEParser,
+    decode_body,
+    decode_lenient,
+    dumps,
+)
+from runtime.wire import encode_value
 
 __all__ = ["RemoteEvents", "RemoteRunnable", "remote_events"]
 
@@ -39,7 +48,7 @@ def _headers(token: str | None, media: str) -> dict[str, str]:
 def _error_from(status: int, body: bytes, content_type: str) -> RemoteError:
     media = MSGPACK if content_type.startswith(MSGPACK) else JSON
     try:
-        tree = decode_body(body, media)
+        tree = decode_body(body, media, lenient=True)
     except WireFormatError:
         return RemoteError("HTTPError", body[:200].decode(errors="replace"), status=status)
     if isinstance(tree, dict) and "message" in tree:
@@ -64,8 +73,8 @@ def _parser(media: str) -> Any:
 
 def _decode_frame(data: Any, media: str) -> Any:
     if media == MSGPACK:
-        return decode_value(data)
-    return decode_body(data.encode(), JSON) if data else None
+        return decode_lenient(data)
+    return decode_body(data.encode(), JSON, lenient=True) if data else None
 
 
 class RemoteEvents:
@@ -210,7 +219,8 @@ class RemoteRunnable:
     def _decode_reply(self, status: int, content: bytes, content_type: str) -> Any:
         if status >= 400:
             raise _error_from(status, content, content_type)
-        return decode_body(content, MSGPACK if content_type.startswith(MSGPACK) else JSON)
+        media = MSGPACK if content_type.startswith(MSGPACK) else JSON
+        return decode_body(content, media, lenient=True)
 
     def invoke(self, input: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
         """Run once on the server and return the whole output."""

@@ -39,6 +39,7 @@ __all__ = [
     "MsgpackFrameParser",
     "SSEParser",
     "decode_body",
+    "decode_lenient",
     "dumps",
     "frame",
     "negotiate",
@@ -113,8 +114,11 @@ def dumps(tree: Any, media_type: str) -> bytes:
     return json.dumps(tree, default=_json_default, ensure_ascii=False).encode()
 
 
-def decode_body(data: bytes, media_type: str) -> Any:
+def decode_body(data: bytes, media_type: str, *, lenient: bool = False) -> Any:
     """Decode a request or response body (JSON or msgpack) back into values.
+
+    ``lenient`` decodes values of unregistered types as descriptions (see
+    :func:`decode_lenient`) instead of failing: what clients use.
 
     Raises:
         WireFormatError: the bytes are not valid JSON/msgpack, or hold an unknown wire tag.
@@ -130,7 +134,32 @@ def decode_body(data: bytes, media_type: str) -> Any:
             tree = json.loads(data, object_hook=_json_object_hook)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WireFormatError(f"not valid JSON ({exc})") from exc
-    return decode_value(tree)
+    return decode_lenient(tree) if lenient else decode_value(tree)
+
+
+def decode_lenient(tree: Any) -> Any:
+    """``decode_value(tree)``, except that a tagged value of a type this process has not
+    registered becomes a plain description (``{"__type__": tag, field: value, ...}``) instead
+    of an error: a client need not import every module whose types a server sends.
+
+    >>> decode_lenient({"__rillet__": "Unknown", "x": {"__rillet__": "tuple", "items": [1]}})
+    {'__type__': 'Unknown', 'x': (1,)}
+    """
+    try:
+        return decode_value(tree)
+    except WireFormatError:
+        pass
+    if isinstance(tree, list):
+        return [decode_lenient(item) for item in tree]
+    if not isinstance(tree, dict):
+        return decode_value(tree)
+    if _TAG not in tree:
+        return {key: decode_lenient(item) for key, item in tree.items()}
+    fields = {key: decode_lenient(item) for key, item in tree.items() if key != _TAG}
+    try:  # a known tag whose fields held the unknown value: rebuild it from decoded fields
+        return decode_value({_TAG: tree[_TAG], **{k: encode_value(v) for k, v in fields.items()}})
+    except WireFormatError:
+        return {"__type__": tree[_TAG], **fields}
 
 
 def sse_frame(event: str, tree: Any) -> bytes:

@@ -47,7 +47,8 @@ def test_equal_values_need_no_ops(value: Any) -> None:
 
 
 def test_diff_is_granular_for_objects_and_lists() -> None:
-    assert make_patch({"a": 1, "b": [1, 2, 3], "c": {"x": 1}}, {"b": [1, 5], "c": {"x": 1}, "d": 0}) == [
+    src = {"a": 1, "b": [1, 2, 3], "c": {"x": 1}}
+    assert make_patch(src, {"b": [1, 5], "c": {"x": 1}, "d": 0}) == [
         {"op": "remove", "path": "/a"},
         {"op": "add", "path": "/d", "value": 0},
         {"op": "replace", "path": "/b/1", "value": 5},
@@ -68,7 +69,7 @@ def test_diff_removes_trailing_items_like_jsonpatch() -> None:
 
 
 def test_untouched_parts_are_shared_and_touched_ones_copied() -> None:
-    state = {"logs": {"a": {"x": 1}, "b": {"y": 2}}, "out": [1]}
+    state: dict[str, Any] = {"logs": {"a": {"x": 1}, "b": {"y": 2}}, "out": [1]}
     new = apply_patch(state, [{"op": "add", "path": "/logs/a/z", "value": 3}])
     assert new == {"logs": {"a": {"x": 1, "z": 3}, "b": {"y": 2}}, "out": [1]}
     assert state == {"logs": {"a": {"x": 1}, "b": {"y": 2}}, "out": [1]}
@@ -127,7 +128,8 @@ def test_pointer_escaping() -> None:
      "cannot frob '/a': unknown op 'frob'; expected one of add, copy, move, remove, replace, test"),
     ({}, {"op": "add", "path": "a", "value": 1},
      "cannot add 'a': 'path' must be a str that is empty or starts with '/'"),
-    ({}, {"op": "add", "path": "/a~2", "value": 1}, "cannot add '/a~2': '~' must be followed by 0 or 1"),
+    ({}, {"op": "add", "path": "/a~2", "value": 1},
+     "cannot add '/a~2': '~' must be followed by 0 or 1"),
     ({}, {"op": "add", "path": "/a"}, "cannot add '/a': the op has no 'value'"),
     ({"a": {}}, {"op": "replace", "path": "/a/b", "value": 1},
      "cannot replace '/a/b': no member 'b' in the object at '/a'"),
@@ -139,11 +141,14 @@ def test_pointer_escaping() -> None:
      "cannot replace '/a/-': '-' is not an index of the list at '/a'"),
     ({"a": "text"}, {"op": "add", "path": "/a/b", "value": 1},
      "cannot add '/a/b': '/a' is a str, not an object or a list"),
-    ({"a": 1}, {"op": "test", "path": "/a", "value": True}, "cannot test '/a': the value is not True"),
-    ({"a": {}}, {"op": "move", "from": "/a", "path": "/a/b"}, "cannot move '/a/b': cannot move '/a' into itself"),
+    ({"a": 1}, {"op": "test", "path": "/a", "value": True},
+     "cannot test '/a': the value is not True"),
+    ({"a": {}}, {"op": "move", "from": "/a", "path": "/a/b"},
+     "cannot move '/a/b': cannot move '/a' into itself"),
     ({}, {"op": "remove", "path": ""}, "cannot remove '': the whole document cannot be removed"),
 ])
-def test_errors_name_the_op_the_path_and_the_reason(doc: Any, op: dict[str, Any], message: str) -> None:
+def test_errors_name_the_op_the_path_and_the_reason(doc: Any, op: dict[str, Any],
+                                                    message: str) -> None:
     with pytest.raises(JsonPatchError) as caught:
         apply_patch(doc, [op])
     assert str(caught.value) == message

@@ -26,7 +26,7 @@ def rillet(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
 
 def test_help_lists_every_command() -> None:
     out = rillet("--help").stdout
-    for command in ("demo", "run", "serve", "events", "replay", "draw"):
+    for command in ("demo", "run", "serve", "events", "replay", "draw", "worker"):
         assert command in out
 
 

@@ -112,3 +112,13 @@ def test_a_prompt_first_chain_gets_an_input_schema_from_its_variables() -> None:
                                               r"keys \['topic'\], got \['subject'\]") as info:
         check_input(schema, {"subject": "x"})
     assert info.value.status == 422
+
+
+def test_clients_decode_unregistered_types_as_descriptions() -> None:
+    """A client without a server's types gets their fields instead of a WireFormatError."""
+    tree = {"chunk": {"__rillet__": "NotHere", "content": "hi", "parts": {
+        "__rillet__": "tuple", "items": [1, 2]}}, "known": {"__rillet__": "tuple", "items": []}}
+    assert decode_body(dumps(tree, JSON), JSON, lenient=True) == {
+        "chunk": {"__type__": "NotHere", "content": "hi", "parts": (1, 2)}, "known": ()}
+    with pytest.raises(WireFormatError, match="unknown wire type 'NotHere'"):
+        decode_body(dumps(tree, JSON), JSON)

@@ -15,14 +15,17 @@ from runtime.errors import (
     WireFormatError,
     WorkerBusy,
 )
-from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
-from runtime.logs import configure_logging
 from runtime.eventlog import open_event_log, read_event_log, replay_event_log
+from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
+from runtime.handles import RunCancelled, RunEvents, RunOutput, WorkerRun
+from runtime.logs import configure_logging
+from runtime.remote import RemoteRunnable, remote_events
 from runtime.render import EventFilter, render_event
 from runtime.runlog import RunLog, RunLogPatch
 from runtime.scope import adispatch_custom_event, current_scope, dispatch_custom_event
 from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
 from runtime.supervisor import RunHandle
+from runtime.worker import Worker, WorkerStatistics
 
 __all__ = [
     "DEFAULT_BOUND",
@@ -37,19 +40,26 @@ __all__ = [
     "EventStream",
     "NodeInputError",
     "RemoteError",
+    "RemoteRunnable",
     "RilletError",
+    "RunCancelled",
+    "RunEvents",
     "RunFailed",
     "RunFinished",
     "RunHandle",
     "RunLog",
     "RunLogPatch",
+    "RunOutput",
     "RunStarted",
     "Subscription",
     "SubscriptionStatistics",
     "SyncRunStream",
     "TruncatedLogError",
     "WireFormatError",
+    "Worker",
     "WorkerBusy",
+    "WorkerRun",
+    "WorkerStatistics",
     "adispatch_custom_event",
     "configure_logging",
     "current_scope",
@@ -57,6 +67,7 @@ __all__ = [
     "open_edge",
     "open_event_log",
     "read_event_log",
+    "remote_events",
     "render_event",
     "replay_event_log",
 ]

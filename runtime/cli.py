@@ -25,15 +25,22 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
-import attrs
 import trio
 
-from runtime.cli_view import TargetError, chunk_text, format_event, load_target
+from runtime.cli_view import (
+    TargetError,
+    UsageError,
+    chunk_text,
+    first_error,
+    format_event,
+    load_target,
+    open_event_recorder,
+    register_component_types,
+)
 from runtime.errors import WireFormatError
 
 __all__ = ["main"]
@@ -43,10 +50,6 @@ DEMO_STORY = (
     "so nobody downstream ever had to wait for the whole sentence. It never grew a lake: "
     "when the sea was busy, it simply slowed down."
 )
-
-
-class UsageError(Exception):
-    """Bad arguments: printed as ``rillet: error: ...`` with exit code 2."""
 
 
 def _say(*parts: object) -> None:
@@ -116,7 +119,7 @@ async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Name
                     sys.stdout.write(chunk_text(chunk))
                     sys.stdout.flush()
             else:
-                async with _event_log(args.log, run.run_id) as log:
+                async with open_event_recorder(args.log, run.run_id) as log:
                     start: float | None = None
                     async for event in run.events(version=None):
                         start = event.time if start is None else start
@@ -140,33 +143,6 @@ async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Name
     return 0
 
 
-@asynccontextmanager
-async def _event_log(path: str | None, run_id: str) -> AsyncIterator[Any]:
-    """``async with _event_log(path, run_id) as write`` records events (no path: ``None``)."""
-    if path is None:
-        yield None
-        return
-    try:
-        from runtime.eventlog import encode_event
-        from runtime.logfile import open_log_writer
-        from runtime.sse_codec import sendable
-    except ImportError:
-        raise UsageError("--log needs runtime.eventlog, which this installation lacks") from None
-
-    async with open_log_writer(path, header={"run_id": run_id}) as writer:
-
-        async def write(event: Any) -> None:
-            try:
-                tree = encode_event(event)
-            except WireFormatError:
-                # A value of no registered wire type: record its plain description instead
-                # of losing the event (``rillet replay`` shows it the same way).
-                tree = encode_event(attrs.evolve(event, data=sendable(dict(event.data))))
-            await writer.write(tree)
-
-        yield write
-
-
 def _serve(args: argparse.Namespace) -> int:
     from runtime.server import served_names
 
@@ -180,24 +156,13 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         trio.run(_serve_async, named, token, args)
     except (OSError, BaseExceptionGroup) as error:
-        cause = _first(error, OSError)
+        cause = first_error(error, OSError)
         if cause is None:
             raise
-        _say(f"cannot serve on {args.host}:{args.port}: {getattr(cause, 'strerror', None) or cause}")
+        reason = getattr(cause, "strerror", None) or cause
+        _say(f"cannot serve on {args.host}:{args.port}: {reason}")
         return 1
     return 0
-
-
-def _first(error: BaseException, kind: type[BaseException]) -> BaseException | None:
-    """The first ``kind`` inside ``error`` (nurseries wrap errors in groups)."""
-    if isinstance(error, kind):
-        return error
-    if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            found = _first(inner, kind)
-            if found is not None:
-                return found
-    return None
 
 
 async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.Namespace) -> None:
@@ -252,7 +217,7 @@ async def _events_async(args: argparse.Namespace) -> int:
     from runtime.remote import remote_events
     from runtime.sse_codec import JSON, dumps, to_tree
 
-    _register_component_types()
+    register_component_types()
     filters = {key: getattr(args, key) for key in ("include_names", "include_types",
                                                     "include_tags") if getattr(args, key)}
     token = args.token or os.environ.get("RILLET_TOKEN") or None
@@ -285,7 +250,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     if not os.path.isfile(args.file):
         raise UsageError(f"no such event log: {args.file}")
-    _register_component_types()
+    register_component_types()
     code = 0
     try:
         events = read_event_log(args.file)
@@ -311,14 +276,6 @@ def _replay(args: argparse.Namespace) -> int:
     runs = len({event.run_id for event in events})
     _say(f"{len(events)} events of {runs} runs from {args.file}")
     return code
-
-
-def _register_component_types() -> None:
-    """Import ``nodes`` so logs and servers' messages and prompt values decode as themselves."""
-    try:
-        import nodes  # noqa: F401 - registers its wire types as a side effect
-    except ImportError:
-        pass
 
 
 def _draw(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""What the command line needs besides argparse: finding ``module:attr``, showing events.
+"""What the command line needs besides argparse: finding ``module:attr``, showing and recording
+events.
 
 ``load_target("app.py:chain")`` or ``load_target("myapp.chains:joke")`` imports the module (the
 current directory first on ``sys.path``, as ``python -m`` does) and follows the dotted
@@ -19,16 +20,36 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TargetError", "chunk_text", "format_event", "load_target", "short"]
+import attrs
+
+from runtime.errors import WireFormatError
+
+__all__ = [
+    "TargetError",
+    "UsageError",
+    "chunk_text",
+    "first_error",
+    "format_event",
+    "load_target",
+    "open_event_recorder",
+    "register_component_types",
+    "short",
+]
 
 _PHASES = {"start": "start", "stream": "chunk", "end": "end", "error": "error"}
 
 
 class TargetError(Exception):
     """``module:attr`` does not name something loadable; the message says what is wrong."""
+
+
+class UsageError(Exception):
+    """Bad arguments: printed as ``rillet: error: ...`` with exit code 2."""
 
 
 def load_target(spec: str) -> Any:
@@ -114,3 +135,55 @@ def format_event(event: dict[str, Any], elapsed: float) -> str:
         detail = ""
     depth = "  " * len(event.get("parent_ids") or ())
     return f"{elapsed:8.3f}s  {depth}{phase:<6} {kind:<11} {event.get('name', '?'):<21} {detail}"
+
+
+@asynccontextmanager
+async def open_event_recorder(path: str | None, run_id: str) -> AsyncIterator[Any]:
+    """``async with open_event_recorder(path, run_id) as record``: ``await record(event)``
+    appends ``event`` to an event log at ``path`` (``rillet replay`` reads it); no path: ``None``.
+
+    Raises:
+        UsageError: ``runtime.eventlog`` is not installed.
+    """
+    if path is None:
+        yield None
+        return
+    try:
+        from runtime.eventlog import encode_event
+        from runtime.logfile import open_log_writer
+        from runtime.sse_codec import sendable
+    except ImportError:
+        raise UsageError("--log needs runtime.eventlog, which this installation lacks") from None
+
+    async with open_log_writer(path, header={"run_id": run_id}) as writer:
+
+        async def write(event: Any) -> None:
+            try:
+                tree = encode_event(event)
+            except WireFormatError:
+                # A value of no registered wire type: record its plain description instead
+                # of losing the event (``rillet replay`` shows it the same way).
+                tree = encode_event(attrs.evolve(event, data=sendable(dict(event.data))))
+            await writer.write(tree)
+
+        yield write
+
+
+def first_error(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` inside ``error`` (nurseries wrap errors in groups)."""
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = first_error(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def register_component_types() -> None:
+    """Import ``nodes`` so logs and servers' messages and prompt values decode as themselves."""
+    try:
+        import nodes  # noqa: F401 - registers its wire types as a side effect
+    except ImportError:
+        pass

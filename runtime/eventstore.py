@@ -30,7 +30,7 @@ import trio
 
 from runtime.errors import RemoteError, RilletError
 from runtime.events import Event
-from runtime.queue import StoreUnavailable
+from runtime.runqueue import StoreUnavailable
 from runtime.wire import ErrorInfo
 
 __all__ = [

@@ -19,7 +19,7 @@ import attrs
 import coredis
 import coredis.exceptions
 
-from runtime.queue import StoreUnavailable
+from runtime.runqueue import StoreUnavailable
 from runtime.supervisor import sole_error
 
 __all__ = ["RedisKeys", "TRANSIENT_ERRORS", "open_redis", "unavailable_on_outage"]
@@ -68,7 +68,7 @@ class RedisKeys:
 
 @contextmanager
 def unavailable_on_outage(what: str) -> Iterator[None]:
-    """Raise :class:`~runtime.queue.StoreUnavailable` for Redis outage errors inside."""
+    """Raise :class:`~runtime.runqueue.StoreUnavailable` for Redis outage errors inside."""
     try:
         yield
     except TRANSIENT_ERRORS as error:

@@ -1,7 +1,7 @@
 """The run queue on Redis Streams: a consumer group of workers on any number of machines.
 
 Layout (``RedisKeys``, prefix ``rillet``): stream ``rillet:runs`` with group ``workers``; each
-entry has one field ``run`` = msgpack of the :class:`~runtime.queue.RunSubmission`. Dead letters go
+entry has one field ``run`` = msgpack of the :class:`~runtime.runqueue.RunSubmission`. Dead letters go
 to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries``, ``payload``,
 ``at``).
 
@@ -28,7 +28,7 @@ import coredis.exceptions
 import trio
 
 from runtime.errors import WireFormatError
-from runtime.queue import DeadLetter, Lease, QueueStatistics, RunSubmission
+from runtime.runqueue import DeadLetter, Lease, QueueStatistics, RunSubmission
 from runtime.redis_client import MAX_BLOCK_MS, RedisKeys, unavailable_on_outage
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def _str(value: bytes | str) -> str:
 
 
 class RedisRunQueue:
-    """A :class:`~runtime.queue.RunQueue` on Redis Streams; see the module docstring.
+    """A :class:`~runtime.runqueue.RunQueue` on Redis Streams; see the module docstring.
 
     Args:
         redis: an open client (:func:`~runtime.redis_client.open_redis`).

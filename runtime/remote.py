@@ -4,9 +4,10 @@
 ``invoke``/``ainvoke``, ``batch``/``abatch``, ``stream``/``astream``, ``astream_events`` and
 ``astream_log``. Values come back decoded (tuples, registered wire types; a type this process
 has not registered, e.g. without ``import nodes``, arrives as ``{"__type__": ..., fields}``); a
-failed run raises :class:`~runtime.errors.RemoteError` with the server's error type and message (and the HTTP
-status when the server refused the request). Leaving a stream early closes the connection,
-which cancels the run on the server. :func:`remote_events` tails a server's ``/events``.
+failed run raises :class:`~runtime.errors.RemoteError` with the server's error type and
+message (and the HTTP status when the server refused the request). Leaving a stream early
+closes the connection, which cancels the run on the server. :func:`remote_events` tails a
+server's ``/events``.
 
 httpx is imported on first use, so ``import runtime`` does not need it.
 

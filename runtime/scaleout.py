@@ -43,7 +43,7 @@ from runtime.events import Event
 from runtime.eventstore import (END, EventLog, RunEventStream, RunOutcome, RunSuperseded,
                                 raise_for_outcome)
 from runtime.logs import get_logger
-from runtime.queue import Lease, RunQueue, RunSubmission, StoreUnavailable
+from runtime.runqueue import Lease, RunQueue, RunSubmission, StoreUnavailable
 from runtime.render import EventFilter, render_event
 from runtime.wire import ErrorInfo, encode_value, error_info
 

@@ -11,7 +11,7 @@ import trio.testing
 from runtime.errors import RemoteError, WireFormatError, WorkerBusy
 from runtime.events import Event, RunFinished, RunStarted
 from runtime.eventstore import InMemoryEventLog, RunNotFound, RunOutcome, RunSuperseded
-from runtime.queue import InMemoryRunQueue, Lease, RunSubmission, StoreUnavailable
+from runtime.runqueue import InMemoryRunQueue, Lease, RunSubmission, StoreUnavailable
 from runtime.scaleout import ScaleoutClient, ScaleoutWorker, WorkerSettings
 from runtime.wire import packb
 

@@ -10,7 +10,7 @@ import trio
 
 from runtime.events import ChunkEmitted, RunStarted
 from runtime.eventstore import RunOutcome, RunSuperseded
-from runtime.queue import RunSubmission
+from runtime.runqueue import RunSubmission
 from runtime.scaleout import ScaleoutClient, ScaleoutWorker, open_redis_backends
 
 from .graphs import GRAPHS, expected_output

@@ -71,6 +71,13 @@ class Subscription:
         return self
 
     async def __anext__(self) -> Event:
+        # Take what is buffered without a schedule point; wait only when the buffer is empty.
+        try:
+            return self._recv.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
         try:
             event = await self._recv.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):

@@ -148,17 +148,10 @@ class RunScope:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _event(self, cls: type[Any], data: dict[str, Any], name: str | None = None) -> Event:
-        event: Event = cls(
-            run_id=self.run_id,
-            name=self.name if name is None else name,
-            kind=self.kind,
-            seq=self.state.next_seq(),
-            parent_ids=self.parent_ids,
-            tags=self.tags,
-            metadata=self.metadata,
-            data=data,
-            time=time.time(),
-            attempt=self.state.attempt,
+        event: Event = cls._trusted(
+            self.run_id, self.name if name is None else name, self.kind,
+            self.state.next_seq(), self.parent_ids, self.tags, self.metadata, data,
+            time.time(), self.state.attempt,
         )
         return event
 

@@ -45,7 +45,7 @@ from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
 from runtime.supervisor import RunHandle, Wiring, launch_run
 
 if TYPE_CHECKING:
-    from graphs.graph import DrawableGraph
+    from graphs.draw import DrawableGraph
 
 __all__ = ["Runnable", "coerce_to_runnable"]
 

@@ -24,6 +24,9 @@ __all__ = ["RunnableBinding"]
 class RunnableBinding(Runnable[Any, Any]):
     """``bound`` with ``config`` bound around it (see :meth:`Runnable.with_config`)."""
 
+    bound: Runnable[Any, Any]
+    config: RunnableConfig
+
     def __init__(self, bound: Runnable[Any, Any], config: RunnableConfig) -> None:
         if isinstance(bound, RunnableBinding):  # flatten: the outer binding's keys win
             config = merge_configs(bound.config, config)

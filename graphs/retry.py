@@ -58,7 +58,7 @@ class RunnableRetry(Runnable[Any, Any]):
         if not self.wait_exponential_jitter:
             return 0.0
         base = min(self.max_wait, self.initial_wait * 2 ** (attempt - 1))
-        return base + random.uniform(0, base / 2)
+        return float(base + random.uniform(0, base / 2))
 
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
         for attempt in range(1, self.stop_after_attempt + 1):

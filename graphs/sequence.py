@@ -31,6 +31,8 @@ class RunnableSequence(Runnable[Any, Any]):
         ValueError: with fewer than two steps.
     """
 
+    steps: list[Runnable[Any, Any]]
+
     def __init__(self, *steps: Any, name: str | None = None) -> None:
         flat: list[Runnable[Any, Any]] = []
         for step in steps:

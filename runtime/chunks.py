@@ -39,7 +39,7 @@ class AddableDict(dict[str, Any]):
 
     order: tuple[str, ...] | None = None
 
-    def __add__(self, other: dict[str, Any]) -> AddableDict:  # type: ignore[override]
+    def __add__(self, other: dict[str, Any]) -> AddableDict:
         if not isinstance(other, dict):
             return NotImplemented
         merged = AddableDict(self)

@@ -48,7 +48,7 @@ class RunLogPatch:
         return "RunLogPatch(" + ",\n ".join(pformat(op) for op in self.ops) + ")"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.ops == other.ops  # type: ignore[attr-defined]
+        return isinstance(other, RunLogPatch) and type(other) is type(self) and self.ops == other.ops
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -72,7 +72,7 @@ class RunLog(RunLogPatch):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, RunLog) and self.state == other.state and self.ops == other.ops
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None
 
 
 def _iso(timestamp: float) -> str:
@@ -149,9 +149,10 @@ class RunLogBuilder:
                 "tags": list(event.tags), "metadata": dict(event.metadata),
                 "start_time": _iso(event.time), "streamed_output": [],
                 "streamed_output_str": [], "final_output": None, "end_time": None}}]
-        key = self._keys.get(event.run_id)
-        if key is None:
+        found = self._keys.get(event.run_id)
+        if found is None:
             return []
+        key = found
         base = f"/logs/{_escape(key)}"
         if isinstance(event, ChunkEmitted):
             chunk = event.data.get("chunk")

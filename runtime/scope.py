@@ -136,8 +136,9 @@ class RunScope:
         self.input_view = input_view
         # Shared by the nodes under a parallel with max_concurrency: held while they work. A
         # child run started by such a node must not wait for the slot its parent holds.
-        inherited = parent.limiter if parent is not None and not is_root else None
-        self.limiter = limiter if limiter is not None else inherited
+        inherited: trio.CapacityLimiter | None = (
+            parent.limiter if parent is not None and not is_root else None)
+        self.limiter: trio.CapacityLimiter | None = limiter if limiter is not None else inherited
         self.output = Accumulator(output_mode)
         self.config: dict[str, Any] = dict(config or {})
         self.log = get_logger(run_id=self.run_id, run_name=name, node=name, kind=kind)

@@ -329,11 +329,8 @@ class Runnable(Generic[In, Out]):
             exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
         )
 
-        def launch(bus: EventBus, on_done: Callable[[RunHandle], None]) -> RunHandle:
-            return self._launch([input], config, start_input=input, buses=(bus,), sink=False,
-                                on_done=on_done)
-
-        return EventStream(launch, lambda event: render_event(event, version),
+        return EventStream(self._event_launcher(input, config),
+                           lambda event: render_event(event, version),
                            accept=event_filter.as_predicate())
 
     def astream_log(
@@ -374,11 +371,18 @@ class Runnable(Generic[In, Out]):
             ),
         )
 
+        return EventStream(self._event_launcher(input, config), builder.feed)
+
+    def _event_launcher(
+        self, input: Any, config: RunnableConfig | None
+    ) -> Callable[[EventBus, Callable[[RunHandle], None]], RunHandle]:
+        """Starts a run whose only reader is an event subscription (its output is tapped)."""
+
         def launch(bus: EventBus, on_done: Callable[[RunHandle], None]) -> RunHandle:
             return self._launch([input], config, start_input=input, buses=(bus,), sink=False,
                                 on_done=on_done)
 
-        return EventStream(launch, builder.feed)
+        return launch
 
     # -- composition ---------------------------------------------------------------------------
 

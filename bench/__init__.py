@@ -12,7 +12,8 @@ Each workload is a module with ``NUMBER``, ``TITLE`` and ``run(config) -> list[R
 6. :mod:`bench.no_subscriber` — what the event machinery costs when nobody subscribes.
 
 LangChain (``langchain-core``, the ``bench`` extra) is optional: without it its columns say
-"not installed".
+"not installed". ``python -m bench.profile --only 1,2,3,4`` shows where rillet's time goes in a
+workload (top functions by self time). docs_performance.md explains every figure and ratio.
 """
 
 from bench.harness import Config

@@ -159,7 +159,7 @@ def run(config: Config) -> list[Row]:
             rss = _rss_in_subprocesses(finished, runs, config)
             for name in names:
                 if name not in finished:
-                    rss[name] = {"error": "not measured: did not finish here either"}
+                    rss[name] = {"error": "not measured: the batch did not finish in-process"}
         rows += _rows(runs, measured, rss, have_langchain())
     return rows
 

@@ -143,17 +143,13 @@ class RunnableGenerator(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableGenerator({self.name})"
 
-    async def _atransform(
-        self, chunks: AsyncIterator[Any], ctx: RunScope
-    ) -> AsyncGenerator[Any, None]:
+    def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:
+        # The user's own async generator is the node's output stream: no re-yield layer (the
+        # actor closes it with aclosing). A sync one is driven from worker threads.
         kwargs = {"config": ctx.config} if self._config else {}
-        source = (
-            self.func(chunks, **kwargs) if self._agen
-            else _iterate_in_threads(self.func(_ThreadInput(chunks), **kwargs))
-        )
-        async with aclosing(source) as items:
-            async for item in items:
-                yield item
+        if self._agen:
+            return self.func(chunks, **kwargs)  # type: ignore[no-any-return]
+        return _iterate_in_threads(self.func(_ThreadInput(chunks), **kwargs))
 
 
 class _ThreadInput(Iterator[Any]):

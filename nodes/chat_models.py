@@ -164,23 +164,34 @@ class ScriptedChatModel(BaseChatModel):
         run_id = f"lc_run--{ctx.run_id}"  # set at construction: no per-chunk copy later
         message = response if isinstance(response, AIMessage) else AIMessage(content=response)
         pieces = split_text(message.text, self.chunking)
-        chunks: list[AIMessageChunk] = [AIMessageChunk.of_text(p, run_id) for p in pieces]
-        chunks += [AIMessageChunk(content="", tool_call_chunks=[t], id=run_id)
-                   for t in _tool_call_chunks(message)]
+        tool_chunks = list(_tool_call_chunks(message))
+        usage = None
         if self.stream_usage:
             prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)
-            chunks.append(AIMessageChunk(content="", id=run_id, usage_metadata={
-                "input_tokens": prompt_tokens,
-                "output_tokens": len(chunks),
-                "total_tokens": prompt_tokens + len(chunks),
-            }))
-        if not chunks:
-            chunks.append(AIMessageChunk(content="", id=run_id))
-        chunks[-1] = attrs.evolve(chunks[-1], chunk_position="last")
-        for chunk in chunks:
-            if self.delay:
-                await trio.sleep(self.delay)
-            yield chunk
+            output_tokens = len(pieces) + len(tool_chunks)
+            usage = {"input_tokens": prompt_tokens, "output_tokens": output_tokens,
+                     "total_tokens": prompt_tokens + output_tokens}
+        # Built lazily, one chunk per step: the first token must not wait for the last one.
+        last = len(pieces) + len(tool_chunks) + (usage is not None) - 1
+        delay = self.delay
+        for index, piece in enumerate(pieces):
+            if delay:
+                await trio.sleep(delay)
+            chunk = AIMessageChunk.of_text(piece, run_id)
+            yield chunk if index != last else attrs.evolve(chunk, chunk_position="last")
+        for offset, tool_chunk in enumerate(tool_chunks):
+            if delay:
+                await trio.sleep(delay)
+            yield AIMessageChunk(
+                content="", tool_call_chunks=[tool_chunk], id=run_id,
+                chunk_position="last" if len(pieces) + offset == last else None)
+        if usage is not None:
+            if delay:
+                await trio.sleep(delay)
+            yield AIMessageChunk(content="", id=run_id, usage_metadata=usage,
+                                 chunk_position="last")
+        if last < 0:
+            yield AIMessageChunk(content="", id=run_id, chunk_position="last")
 
 
 def _tool_call_chunks(message: AIMessage) -> Any:

@@ -123,7 +123,16 @@ async def transform_actor(
         chunks = Inbox(inbox, scope, input_mode)
         try:
             async with aclosing(transform(chunks)) as outputs:
+                direct = out.direct  # one target, no ops: move chunks without a coroutine call
                 async for chunk in outputs:
+                    if direct is not None:
+                        try:
+                            direct.send_nowait(chunk)
+                            continue
+                        except trio.WouldBlock:
+                            pass
+                        except (trio.BrokenResourceError, trio.ClosedResourceError):
+                            return  # downstream hung up (consumer left early): a stop
                     if not await out.send(chunk):
                         return  # downstream hung up (consumer left early): a stop, not a failure
             chunks.record_input()
@@ -151,7 +160,16 @@ async def stream_actor(
             async with _limited(scope):
                 await scope.start(acc.value)
                 async with aclosing(stream(acc.value)) as outputs:
+                    direct = out.direct
                     async for chunk in outputs:
+                        if direct is not None:
+                            try:
+                                direct.send_nowait(chunk)
+                                continue
+                            except trio.WouldBlock:
+                                pass
+                            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                return
                         if not await out.send(chunk):
                             return
             await scope.finish()

@@ -185,6 +185,15 @@ class Emitter:
         return self._live > 0
 
     @property
+    def direct(self) -> Send | None:
+        """The one channel this emitter feeds when it applies no ops, else ``None``.
+
+        Actors send to it with ``send_nowait`` inline and fall back to :meth:`send` only on
+        ``WouldBlock``; :meth:`send` still checkpoints every few hundred chunks for them.
+        """
+        return self._single
+
+    @property
     def alive(self) -> bool:
         return self._live > 0 or not self._targets
 

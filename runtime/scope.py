@@ -31,7 +31,7 @@ import trio
 from runtime.bus import EventBus
 from runtime.chunks import DELTA, Accumulator
 from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
-from runtime.logs import get_logger
+from runtime.logs import get_logger, logging_enabled
 
 __all__ = [
     "MISSING",
@@ -92,9 +92,9 @@ class RunScope:
     """One run: its identity, lifecycle flags, and (when publishing) its accumulated output."""
 
     __slots__ = (
-        "run_id", "name", "kind", "parent_ids", "tags", "inheritable_tags", "metadata",
+        "_run_id", "name", "kind", "_parent_ids", "tags", "inheritable_tags", "metadata",
         "state", "parent", "entry", "exit", "pending_exits", "streams", "is_root",
-        "started", "ended", "failed", "input", "output", "config", "log", "input_view", "limiter",
+        "started", "ended", "failed", "input", "output", "config", "_log", "input_view", "limiter",
         "__weakref__",
     )
 
@@ -117,11 +117,11 @@ class RunScope:
         input_view: Callable[[Any], Any] | None = None,
         limiter: trio.CapacityLimiter | None = None,
     ) -> None:
-        self.run_id = run_id or new_run_id()
+        # Ids are made when first asked for (events, logs, a model's chunk ids): a run that
+        # nobody watches never pays for a uuid per node.
+        self._run_id = run_id
+        self._parent_ids: tuple[str, ...] | None = None
         self.name, self.kind, self.state, self.parent = name, kind, state, parent
-        self.parent_ids: tuple[str, ...] = (
-            () if parent is None else (*parent.parent_ids, parent.run_id)
-        )
         self.tags = tags
         self.inheritable_tags = inheritable_tags
         self.metadata = dict(metadata or {})
@@ -141,10 +141,39 @@ class RunScope:
         self.limiter: trio.CapacityLimiter | None = limiter if limiter is not None else inherited
         self.output = Accumulator(output_mode)
         self.config: dict[str, Any] = dict(config or {})
-        self.log = get_logger(run_id=self.run_id, run_name=name, node=name, kind=kind)
+        self._log: Any = None
 
     def __repr__(self) -> str:
         return f"<RunScope {self.kind} {self.name!r} {self.run_id[:8]}>"
+
+    @property
+    def run_id(self) -> str:
+        run_id = self._run_id
+        if run_id is None:
+            run_id = self._run_id = new_run_id()
+        return run_id
+
+    @property
+    def parent_ids(self) -> tuple[str, ...]:
+        """The ids of the enclosing runs, root first."""
+        ids = self._parent_ids
+        if ids is None:
+            parent = self.parent
+            ids = self._parent_ids = () if parent is None else (*parent.parent_ids,
+                                                                 parent.run_id)
+        return ids
+
+    @property
+    def log(self) -> Any:
+        """This run's structlog logger (``run_id``, ``run_name``, ``node``, ``kind`` bound)."""
+        log = self._log
+        if log is None:
+            log = self._log = (
+                get_logger(run_id=self.run_id, run_name=self.name, node=self.name,
+                           kind=self.kind)
+                if logging_enabled() else get_logger()
+            )
+        return log
 
     # -- lifecycle ---------------------------------------------------------------------------
 

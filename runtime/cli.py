@@ -25,7 +25,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -165,12 +166,27 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.Namespace) -> None:
-    from runtime.server import serve
+@asynccontextmanager
+async def _open_backend(named: dict[str, Any], args: argparse.Namespace) -> AsyncIterator[Any]:
+    """The in-process Worker, or with --redis a gateway to the shared run queue."""
+    if args.redis:
+        from runtime.gateway import QueueGateway
+        from runtime.scaleout import open_scaleout_client
+
+        async with open_scaleout_client(args.redis, prefix=args.prefix) as client:
+            yield QueueGateway(client, named, max_concurrent_runs=args.max_concurrent_runs)
+        return
     from runtime.worker import Worker
 
     async with Worker(max_concurrent_runs=args.max_concurrent_runs, max_queued=args.max_queued,
                       shutdown_timeout=args.shutdown_timeout) as worker:
+        yield worker
+
+
+async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.Namespace) -> None:
+    from runtime.server import serve
+
+    async with _open_backend(named, args) as worker:
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_on_signals, worker, stop)
@@ -316,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="submissions that may wait for a slot before 503 busy")
     serve.add_argument("--shutdown-timeout", type=float, default=10.0,
                        help="seconds running runs get to finish on SIGINT/SIGTERM")
+    serve.add_argument("--redis", metavar="URL",
+                       help="queue runs on Redis for `rillet worker` processes instead of "
+                            "running them here (redis://host:port/db)")
+    serve.add_argument("--prefix", default="rillet", help="Redis key prefix (with --redis)")
     serve.set_defaults(func=_serve)
 
     events = commands.add_parser("events", help="tail a server's event channel")

@@ -302,7 +302,7 @@ class Endpoints:
         except ValueError as error:
             await reply_problem(send, RequestRejected(422, "InvalidRequest", str(error)), media)
             return
-        except RuntimeError as error:
+        except (RuntimeError, WorkerBusy) as error:  # closed worker, or a queue gateway
             await reply_problem(send, RequestRejected(503, "WorkerBusy", str(error)), media)
             return
         stream = _Stream(send, media)

@@ -92,6 +92,27 @@ def annotate_error(error: BaseException, scope: RunScope) -> None:
         error.add_note(f"(raised in rillet node {scope.name!r}, kind {scope.kind!r})")
 
 
+async def _pump(outputs: AsyncIterator[Any], out: Emitter) -> bool:
+    """Send every output chunk on; False when downstream hung up (the consumer left early).
+
+    With one target and no ops the chunk goes straight in with ``send_nowait`` (no coroutine
+    call per chunk); ``out.send`` handles a full channel, fan-out, taps and checkpoints.
+    """
+    direct = out.direct
+    async for chunk in outputs:
+        if direct is not None:
+            try:
+                direct.send_nowait(chunk)
+                continue
+            except trio.WouldBlock:
+                pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return False
+        if not await out.send(chunk):
+            return False
+    return True
+
+
 @asynccontextmanager
 async def _limited(scope: RunScope) -> AsyncIterator[None]:
     """Hold the scope's concurrency limiter (a parallel's max_concurrency) while working."""
@@ -123,18 +144,8 @@ async def transform_actor(
         chunks = Inbox(inbox, scope, input_mode)
         try:
             async with aclosing(transform(chunks)) as outputs:
-                direct = out.direct  # one target, no ops: move chunks without a coroutine call
-                async for chunk in outputs:
-                    if direct is not None:
-                        try:
-                            direct.send_nowait(chunk)
-                            continue
-                        except trio.WouldBlock:
-                            pass
-                        except (trio.BrokenResourceError, trio.ClosedResourceError):
-                            return  # downstream hung up (consumer left early): a stop
-                    if not await out.send(chunk):
-                        return  # downstream hung up (consumer left early): a stop, not a failure
+                if not await _pump(outputs, out):
+                    return  # downstream hung up (consumer left early): a stop, not a failure
             chunks.record_input()
             await scope.finish()
         except BaseException as error:
@@ -160,18 +171,8 @@ async def stream_actor(
             async with _limited(scope):
                 await scope.start(acc.value)
                 async with aclosing(stream(acc.value)) as outputs:
-                    direct = out.direct
-                    async for chunk in outputs:
-                        if direct is not None:
-                            try:
-                                direct.send_nowait(chunk)
-                                continue
-                            except trio.WouldBlock:
-                                pass
-                            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                                return
-                        if not await out.send(chunk):
-                            return
+                    if not await _pump(outputs, out):
+                        return
             await scope.finish()
         except BaseException as error:
             await _fail(error, scope)

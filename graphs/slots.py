@@ -53,6 +53,20 @@ class Slot:
         """Create the run scope of ``runnable`` in this slot (name, tags, metadata, config)."""
         cfg = self.config
         name = cfg.get("run_name") or runnable.get_name()
+        parent = self.parent
+        if not cfg and not metadata and parent is not None:
+            # Nothing bound here: share the parent's inheritable parts instead of copying them
+            # (scopes never mutate them) — most scopes of a run take this path.
+            step = (self.step_tag,) if self.step_tag else ()
+            return w.note_scope(RunScope(
+                name=name, kind=kind or runnable.kind, state=self.state, parent=parent,
+                tags=_unique(step + parent.inheritable_tags) if step else parent.inheritable_tags,
+                inheritable_tags=parent.inheritable_tags, metadata=parent.metadata,
+                entry=self.entry, exit=self.exit, is_root=self.is_root, output_mode=output_mode,
+                config=parent.config,
+                input_view=runnable._event_input if is_overridden(runnable) else None,
+                limiter=self.limiter,
+            ))
         inherited = self.parent.inheritable_tags if self.parent is not None else ()
         own = tuple(cfg.get("tags", ()))
         inheritable_tags = _unique(own + inherited)

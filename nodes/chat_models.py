@@ -153,6 +153,7 @@ class ScriptedChatModel(BaseChatModel):
         self.name = name
         self.model_name = "scripted"
         self._turn = itertools.count()
+        self._scripts: dict[int, tuple[list[str], list[dict[str, Any]]]] = {}
 
     def __repr__(self) -> str:
         return f"ScriptedChatModel(responses={len(self.responses)}, chunking={self.chunking!r})"
@@ -160,11 +161,15 @@ class ScriptedChatModel(BaseChatModel):
     async def _stream_chat(
         self, messages: list[BaseMessage], ctx: RunScope
     ) -> AsyncGenerator[AIMessageChunk, None]:
-        response = self.responses[next(self._turn) % len(self.responses)]
+        turn = next(self._turn) % len(self.responses)
         run_id = f"lc_run--{ctx.run_id}"  # set at construction: no per-chunk copy later
-        message = response if isinstance(response, AIMessage) else AIMessage(content=response)
-        pieces = split_text(message.text, self.chunking)
-        tool_chunks = list(_tool_call_chunks(message))
+        script = self._scripts.get(turn)
+        if script is None:  # split once per response, not once per run
+            response = self.responses[turn]
+            message = response if isinstance(response, AIMessage) else AIMessage(content=response)
+            script = self._scripts[turn] = (split_text(message.text, self.chunking),
+                                            list(_tool_call_chunks(message)))
+        pieces, tool_chunks = script
         usage = None
         if self.stream_usage:
             prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)

@@ -124,7 +124,9 @@ class RunScope:
         self.name, self.kind, self.state, self.parent = name, kind, state, parent
         self.tags = tags
         self.inheritable_tags = inheritable_tags
-        self.metadata = dict(metadata or {})
+        # Not copied: the wiring builds these per scope or shares a parent's, and nothing
+        # mutates them afterwards (events share them too).
+        self.metadata: Mapping[str, Any] = metadata if metadata is not None else {}
         self.entry, self.exit, self.is_root = entry, exit, is_root
         self.pending_exits = 0
         if exit is not None:
@@ -140,7 +142,7 @@ class RunScope:
             parent.limiter if parent is not None and not is_root else None)
         self.limiter: trio.CapacityLimiter | None = limiter if limiter is not None else inherited
         self.output = Accumulator(output_mode)
-        self.config: dict[str, Any] = dict(config or {})
+        self.config: Mapping[str, Any] = config if config is not None else {}
         self._log: Any = None
 
     def __repr__(self) -> str:

@@ -89,7 +89,7 @@ class JsonOutputParser(BaseOutputParser):
     fences are skipped. With ``diff=True`` it streams JSON-patch op lists instead (a delta
     stream: the ops add up); ``invoke`` then still returns the value.
 
-    >>> JsonOutputParser().invoke('```json\n{"a": [1, 2]}\n```')
+    >>> JsonOutputParser().invoke('```json\\n{"a": [1, 2]}\\n```')
     {'a': [1, 2]}
 
     Raises:

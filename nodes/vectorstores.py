@@ -242,6 +242,7 @@ class InMemoryVectorStore:
     ) -> VectorStoreRetriever:
         """A retriever node over this store: a query in, the ``k`` closest documents out.
 
+        >>> from nodes import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(["harrison worked at kensho"],
         ...                                        HashingEmbeddings())
         >>> store.as_retriever(k=1).invoke("where did harrison work?")[0].page_content

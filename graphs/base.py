@@ -331,7 +331,8 @@ class Runnable(Generic[In, Out]):
 
         return EventStream(self._event_launcher(input, config),
                            lambda event: render_event(event, version),
-                           accept=event_filter.as_predicate())
+                           accept=event_filter.as_predicate(),
+                           prefilter=None if event_filter.trivial else event_filter.accepts_values)
 
     def astream_log(
         self,

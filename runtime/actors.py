@@ -40,7 +40,7 @@ class Inbox:
 
     def __init__(self, recv: Recv, scope: RunScope, input_mode: str) -> None:
         self._recv, self._scope = recv, scope
-        self._acc = Accumulator(input_mode) if scope.state.publishing else None
+        self._acc = Accumulator(input_mode) if scope.watched else None
 
     def __aiter__(self) -> Inbox:
         return self

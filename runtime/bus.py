@@ -54,12 +54,14 @@ class Subscription:
         policy: str,
         bound: int,
         accept: Callable[[Event], bool] | None,
+        prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"subscription policy must be one of {list(POLICIES)}, got {policy!r}")
         if not isinstance(bound, int) or bound < 1:
             raise ValueError(f"subscription bound must be an int >= 1, got {bound!r}")
         self.policy, self.bound, self.accept = policy, bound, accept
+        self.prefilter = prefilter
         self._bus = bus
         self._send, self._recv = trio.open_memory_channel["Event"](bound)
         # drop_oldest evicts from the buffer, so the bus keeps a receiving end of its own.
@@ -157,13 +159,23 @@ class EventBus:
         policy: str = "block",
         bound: int = 64,
         accept: Callable[[Event], bool] | None = None,
+        prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
     ) -> Subscription:
-        """Add a subscriber; ``accept`` filters events before they take buffer space."""
+        """Add a subscriber; ``accept`` filters events before they take buffer space.
+
+        ``prefilter(name, kind, tags)`` says which *runs* may interest the subscriber at all:
+        a run that no subscriber's prefilter wants builds no event objects.
+        """
         if self.closed:
             raise RuntimeError("cannot subscribe to a closed event bus")
-        sub = Subscription(self, policy=policy, bound=bound, accept=accept)
+        sub = Subscription(self, policy=policy, bound=bound, accept=accept, prefilter=prefilter)
         self._subscribers.append(sub)
         return sub
+
+    def wants(self, name: str, kind: str, tags: tuple[str, ...]) -> bool:
+        """Whether some subscriber may accept events of a run with this name, kind and tags."""
+        return any(sub.prefilter is None or sub.prefilter(name, kind, tags)
+                   for sub in self._subscribers)
 
     async def publish(self, event: Event) -> None:
         """Deliver ``event`` to every subscriber, waiting only for full ``block`` subscribers.

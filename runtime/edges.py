@@ -87,7 +87,7 @@ class Outlet:
 
     def tapped(self, scope: RunScope) -> Outlet:
         """This outlet with ``scope``'s stream tap first; unchanged when nobody listens."""
-        if not scope.state.publishing:
+        if not scope.watched:
             return self
         return Outlet((Tap(scope), *self.ops), self.targets)
 

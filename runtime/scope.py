@@ -68,17 +68,15 @@ class RunState:
     the next run, not the rest of this one.
     """
 
-    def __init__(
-        self,
-        buses: tuple[EventBus, ...] = (),
-        *,
-        attempt: int = 1,
-        event_filter: Callable[[Event], bool] | None = None,
-    ) -> None:
+    def __init__(self, buses: tuple[EventBus, ...] = (), *, attempt: int = 1) -> None:
         self.buses = tuple(bus for bus in buses if bus.active)
         self.publishing = bool(self.buses)
         self.attempt = attempt
         self._seq = itertools.count()
+
+    def wants(self, name: str, kind: str, tags: tuple[str, ...]) -> bool:
+        """Whether any subscriber may accept events of a run so named, kinded and tagged."""
+        return self.publishing and any(bus.wants(name, kind, tags) for bus in self.buses)
 
     def next_seq(self) -> int:
         return next(self._seq)
@@ -95,6 +93,7 @@ class RunScope:
         "_run_id", "name", "kind", "_parent_ids", "tags", "inheritable_tags", "metadata",
         "state", "parent", "entry", "exit", "pending_exits", "streams", "is_root",
         "started", "ended", "failed", "input", "output", "config", "_log", "input_view", "limiter",
+        "_watched",
         "__weakref__",
     )
 
@@ -144,6 +143,7 @@ class RunScope:
         self.output = Accumulator(output_mode)
         self.config: Mapping[str, Any] = config if config is not None else {}
         self._log: Any = None
+        self._watched: bool | None = None
 
     def __repr__(self) -> str:
         return f"<RunScope {self.kind} {self.name!r} {self.run_id[:8]}>"
@@ -164,6 +164,16 @@ class RunScope:
             ids = self._parent_ids = () if parent is None else (*parent.parent_ids,
                                                                  parent.run_id)
         return ids
+
+    @property
+    def watched(self) -> bool:
+        """Whether this run's events reach anybody: publishing, and some subscriber's filter
+        may accept this run's name, kind and tags. Unwatched runs build no events at all
+        (``astream_events(include_types=["chat_model"])`` builds the model's only)."""
+        watched = self._watched
+        if watched is None:
+            watched = self._watched = self.state.wants(self.name, self.kind, self.tags)
+        return watched
 
     @property
     def log(self) -> Any:
@@ -197,7 +207,7 @@ class RunScope:
         if input is not MISSING:
             self.set_input(input)
         self.log.info("run_started")
-        if self.state.publishing:
+        if self.watched:
             data = {} if input is MISSING else {"input": self._view(input)}
             await self.state.publish(self._event(RunStarted, data))
 
@@ -227,7 +237,7 @@ class RunScope:
             await self.start()
         self.ended = True
         self.log.info("run_finished")
-        if self.state.publishing:
+        if self.watched:
             value = self.output.value if output is MISSING else output
             data: dict[str, Any] = {"output": value}
             if not self.is_root and self.input is not MISSING:
@@ -253,7 +263,7 @@ class RunScope:
         while scope is not None and not scope.failed and not scope.ended:
             scope.failed = True
             scope.log.error("run_failed", error=repr(error))
-            if scope.state.publishing:
+            if scope.watched:
                 if not scope.started:
                     scope.started = True
                     await scope.state.publish(scope._event(RunStarted, {}))
@@ -266,7 +276,8 @@ class RunScope:
             scope = scope.parent
 
     async def custom(self, name: str, payload: Any) -> None:
-        if self.state.publishing:
+        # Filters match a custom event by its own name, used as name and as kind.
+        if self.state.wants(name, name, self.tags):
             # A custom event is named by the user, not by the run that dispatched it.
             await self.state.publish(self._event(CustomEvent, {"payload": payload}, name))
 

@@ -190,10 +190,12 @@ class EventStream(Generic[T]):
         policy: str = "block",
         bound: int = 64,
         accept: Callable[[Event], bool] | None = None,
+        prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
         finish: Callable[[], T | None] | None = None,
     ) -> None:
         self._launch, self._transform, self._finish = launch, transform, finish
         self._policy, self._bound, self._accept = policy, bound, accept
+        self._prefilter = prefilter
         self._handle: RunHandle | None = None
         self._sub: Subscription | None = None
         self._closed = False
@@ -206,7 +208,8 @@ class EventStream(Generic[T]):
             if self._closed:
                 raise StopAsyncIteration
             bus = EventBus()
-            self._sub = bus.subscribe(policy=self._policy, bound=self._bound, accept=self._accept)
+            self._sub = bus.subscribe(policy=self._policy, bound=self._bound, accept=self._accept,
+                                      prefilter=self._prefilter)
             self._handle = self._launch(bus, lambda _handle: bus.close())
         assert self._sub is not None
         while True:

@@ -297,3 +297,23 @@ async def test_structlog_logs_failures() -> None:
         configure_logging(False)
     failed = [line["node"] for line in logs if line["event"] == "run_failed"]
     assert failed == ["boom", "RunnableSequence"]
+
+
+async def test_filtered_astream_events_builds_only_the_events_it_can_yield(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With include_types=["chat_model"], runs no filter can accept build no events at all."""
+    built: list[str] = []
+    trusted = RunStarted._trusted.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[Any], *args: Any, **kwargs: Any) -> Any:
+        event = trusted(cls, *args, **kwargs)
+        built.append(event.kind)
+        return event
+
+    for cls in (RunStarted, ChunkEmitted, RunFinished):
+        monkeypatch.setattr(cls, "_trusted", classmethod(counting))
+    events = [e async for e in joke_chain("a b c").astream_events(
+        {"topic": "x"}, include_types=["chat_model"])]
+    assert {e["name"] for e in events} == {"ScriptedChatModel"}
+    assert set(built) == {"chat_model"} and len(built) == len(events)

@@ -238,7 +238,11 @@ class Worker:
             include_names=include_names, include_types=include_types, include_tags=include_tags,
             exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
         )
-        return self.bus.subscribe(policy=policy, bound=bound, accept=event_filter.as_predicate())
+        return self.bus.subscribe(
+            policy=policy, bound=bound, accept=event_filter.as_predicate(),
+            # Checked once per run: runs this subscriber cannot see build no events for it.
+            prefilter=None if event_filter.trivial else event_filter.accepts_values,
+        )
 
     def stop_accepting(self) -> None:
         """Refuse new submissions from now on (sync); waiting submissions get ``WorkerBusy``."""

@@ -91,12 +91,16 @@ class AsyncRunStream(Generic[T]):
         await self.aclose()
 
     def __del__(self) -> None:
-        handle = self._handle
-        if handle is not None and not handle.done.is_set():
-            try:
-                handle.cancel()
-            except RuntimeError:  # collected on a thread without a trio loop
-                pass
+        _cancel_abandoned(self._handle)
+
+
+def _cancel_abandoned(handle: RunHandle | None) -> None:
+    """A stream dropped while its run still runs: cancel the run now (sync, no waiting)."""
+    if handle is not None and not handle.done.is_set():
+        try:
+            handle.cancel()
+        except RuntimeError:  # collected on a thread without a trio loop
+            pass
 
 
 class SyncRunStream(Iterator[T]):
@@ -250,9 +254,4 @@ class EventStream(Generic[T]):
         await self.aclose()
 
     def __del__(self) -> None:
-        handle = self._handle
-        if handle is not None and not handle.done.is_set():
-            try:
-                handle.cancel()
-            except RuntimeError:
-                pass
+        _cancel_abandoned(self._handle)

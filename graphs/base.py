@@ -194,13 +194,13 @@ class Runnable(Generic[In, Out]):
 
             joke = await chain.ainvoke({"topic": "parrot"})
         """
-        handle = self._launch([input], config, start_input=input)
         acc = Accumulator(self.output_mode(DELTA))
-        try:
-            async for chunk in handle.chunks():
+        # async with: leaving (an error, a cancel) also waits until every actor has stopped.
+        chunks: AsyncRunStream[Any] = AsyncRunStream(
+            lambda: self._launch([input], config, start_input=input))
+        async with chunks:
+            async for chunk in chunks:
                 acc.add(chunk)
-        finally:
-            await handle.aclose()
         return self._finalize(acc.value)  # type: ignore[no-any-return]
 
     def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:

@@ -94,14 +94,6 @@ class Outlet:
     def mapped(self, fn: Callable[[Any], Any]) -> Outlet:
         return Outlet((Map(fn), *self.ops), self.targets)
 
-    def plus(self, other: Outlet) -> Outlet:
-        """Both destinations: a fan-out."""
-        return Outlet((), (self, other))
-
-    @property
-    def is_null(self) -> bool:
-        return not self.targets and not any(isinstance(op, Tap) for op in self.ops)
-
 
 class Emitter:
     """A producer's handle on an :class:`Outlet`: owns its channel clones, closes them on exit.
@@ -189,13 +181,10 @@ class Emitter:
         """The one channel this emitter feeds when it applies no ops, else ``None``.
 
         Actors send to it with ``send_nowait`` inline and fall back to :meth:`send` only on
-        ``WouldBlock``; :meth:`send` still checkpoints every few hundred chunks for them.
+        ``WouldBlock``. They still yield regularly: a bounded channel fills after ``bound``
+        chunks unless its reader runs, and the reader runs only when they wait.
         """
         return self._single
-
-    @property
-    def alive(self) -> bool:
-        return self._live > 0 or not self._targets
 
     def close(self) -> None:
         for target in self._targets:

@@ -287,10 +287,6 @@ class RunScope:
         """Make this the current run of the calling task (returns the contextvar token)."""
         return _current.set(self)
 
-    @staticmethod
-    def deactivate(token: Any) -> None:
-        _current.reset(token)
-
 
 async def adispatch_custom_event(name: str, data: Any) -> None:
     """Send a custom event from inside a run to its subscribers (``on_custom_event``).

@@ -103,28 +103,18 @@ class RunHandle:
             self.sink.close()
 
     async def chunks(self) -> AsyncIterator[Any]:
-        """The run's output chunks; raises the run's error at the end. Cancels on early exit."""
+        """The run's output chunks; raises the run's error at the end. Cancels on early exit.
+
+        A generator over :class:`~runtime.streams.AsyncRunStream`, which reads the sink; its
+        ``finally`` also waits until every actor has stopped.
+        """
+        from runtime.streams import AsyncRunStream  # streams builds on this module
+
         assert self.sink is not None, "this run was started without a sink"
-        recv, count = self.sink, 0
-        try:
-            while True:
-                try:
-                    chunk = recv.receive_nowait()
-                    count += 1
-                    if count >= 256:
-                        count = 0
-                        await trio.lowlevel.checkpoint()
-                except trio.WouldBlock:
-                    try:
-                        chunk = await recv.receive()
-                    except trio.EndOfChannel:
-                        break
-                except trio.EndOfChannel:
-                    break
+        stream: AsyncRunStream[Any] = AsyncRunStream(lambda: self)
+        async with stream:
+            async for chunk in stream:
                 yield chunk
-            await self.wait()
-        finally:
-            await self.aclose()
 
 
 FeedSource = Iterable[Any] | AsyncIterator[Any]

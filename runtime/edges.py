@@ -177,6 +177,11 @@ class Emitter:
         return self._live > 0
 
     @property
+    def alive(self) -> bool:
+        """False once every target has hung up (an emitter with no targets stays alive)."""
+        return self._live > 0 or not self._targets
+
+    @property
     def direct(self) -> Send | None:
         """The one channel this emitter feeds when it applies no ops, else ``None``.
 

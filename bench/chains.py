@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from bench.raw import Expand, Forward, Once
-from nodes.chat_models import split_text
+from rillet.nodes.chat_models import split_text
 
 __all__ = [
     "PROMPT",
@@ -51,7 +51,7 @@ def have_langchain() -> bool:
 
 def rillet_chain(text: str, *, chunking: str | int = "word") -> Any:
     """``prompt | ScriptedChatModel | StrOutputParser`` answering ``text``."""
-    from nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
+    from rillet.nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
 
     return (ChatPromptTemplate.from_template(PROMPT)
             | ScriptedChatModel(responses=[text], chunking=chunking) | StrOutputParser())

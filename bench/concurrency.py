@@ -29,10 +29,26 @@ from typing import Any
 
 import trio
 
-from bench.chains import (TOPIC, have_langchain, lc_chain, raw_chain_stages, response_text,
-                          rillet_chain)
-from bench.harness import (Config, Deadline, Impl, Measure, Measured, in_asyncio, in_trio,
-                           median, percentile, run_alternating)
+from bench.chains import (
+    TOPIC,
+    have_langchain,
+    lc_chain,
+    raw_chain_stages,
+    response_text,
+    rillet_chain,
+)
+from bench.harness import (
+    Config,
+    Deadline,
+    Impl,
+    Measure,
+    Measured,
+    in_asyncio,
+    in_trio,
+    median,
+    percentile,
+    run_alternating,
+)
 from bench.raw import open_raw_pipeline
 from bench.report import Row
 

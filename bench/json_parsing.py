@@ -20,11 +20,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench.chains import have_langchain, quiet_langchain
-from bench.harness import (Config, Deadline, Impl, Measure, Measured, growth_exponent, in_asyncio,
-                           in_trio, run_alternating)
+from bench.harness import (
+    Config,
+    Deadline,
+    Impl,
+    Measure,
+    Measured,
+    growth_exponent,
+    in_asyncio,
+    in_trio,
+    run_alternating,
+)
 from bench.raw import Expand, Forward, Stage, open_raw_pipeline
 from bench.report import Row
-from nodes.chat_models import split_text
+from rillet.nodes.chat_models import split_text
 
 __all__ = ["NUMBER", "TITLE", "json_document", "run"]
 
@@ -55,9 +64,9 @@ def json_document(size: int) -> str:
 
 
 def rillet_parser() -> Any:
-    """``nodes.JsonOutputParser()``, or None while it is not importable."""
+    """``rillet.nodes.JsonOutputParser()``, or None while it is not importable."""
     # Looked up by name: the suite runs (and type-checks) before the parser lands.
-    parser_class = getattr(importlib.import_module("nodes"), "JsonOutputParser", None)
+    parser_class = getattr(importlib.import_module("rillet.nodes"), "JsonOutputParser", None)
     return None if parser_class is None else parser_class()
 
 
@@ -111,7 +120,7 @@ def _checked(measure: dict[str, Any], expected: Any) -> Measure:
 
 
 def _chains(doc: str, chunk: int) -> tuple[Any, Any]:
-    from nodes import ScriptedChatModel
+    from rillet.nodes import ScriptedChatModel
 
     parser = rillet_parser()
     ours = None if parser is None else ScriptedChatModel(responses=[doc], chunking=chunk) | parser
@@ -149,7 +158,7 @@ def run(config: Config) -> list[Row]:
 def _missing(available: bool) -> dict[str, str]:
     notes = {}
     if not available:
-        notes["rillet"] = "not available: nodes.JsonOutputParser is not importable yet"
+        notes["rillet"] = "not available: rillet.nodes.JsonOutputParser is not importable yet"
     if not have_langchain():
         notes["langchain"] = "not installed"
     return notes

@@ -1,7 +1,7 @@
-"""A LangChain chat model equivalent to ``nodes.ScriptedChatModel``, natively async.
+"""A LangChain chat model equivalent to ``rillet.nodes.ScriptedChatModel``, natively async.
 
 ``LCScriptedChatModel`` streams its response split exactly like ours
-(:func:`nodes.chat_models.split_text`: words with their leading spaces), one
+(:func:`rillet.nodes.chat_models.split_text`: words with their leading spaces), one
 ``ChatGenerationChunk(AIMessageChunk(...))`` per piece, from ``_astream`` and ``_stream``
 directly: LangChain calls a native ``_astream`` on the event loop, so the comparison pays no
 thread hop per token. ``_generate``/``_agenerate`` answer in one message, as a non-streaming
@@ -19,7 +19,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from nodes.chat_models import split_text
+from rillet.nodes.chat_models import split_text
 
 __all__ = ["LCScriptedChatModel"]
 

@@ -30,8 +30,18 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench.chains import TOPIC, have_langchain, lc_chain, raw_chain_stages, response_text
-from bench.harness import (Config, Deadline, Impl, Measure, Measured, count_async, in_asyncio,
-                           in_trio, median, run_alternating)
+from bench.harness import (
+    Config,
+    Deadline,
+    Impl,
+    Measure,
+    Measured,
+    count_async,
+    in_asyncio,
+    in_trio,
+    median,
+    run_alternating,
+)
 from bench.raw import Reader, StageOutput, items, open_raw_pipeline
 from bench.report import Row
 
@@ -55,7 +65,7 @@ def _astream(chain: Any, config: Any = None, make_config: Any = None) -> Any:
 
 
 def _deaf_bus_config() -> dict[str, Any]:
-    from runtime import EventBus
+    from rillet.runtime import EventBus
 
     bus = EventBus()
     bus.subscribe(accept=lambda event: False)

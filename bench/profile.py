@@ -73,11 +73,11 @@ def _concurrent(runs: int, tokens: int) -> Callable[[], None]:
 
 def _json(size: int) -> Callable[[], None]:
     from bench.json_parsing import json_document, rillet_parser
-    from nodes import ScriptedChatModel
+    from rillet.nodes import ScriptedChatModel
 
     parser = rillet_parser()
     if parser is None:
-        raise SystemExit("workload 5: nodes.JsonOutputParser is not importable yet")
+        raise SystemExit("workload 5: rillet.nodes.JsonOutputParser is not importable yet")
     chain = ScriptedChatModel(responses=[json_document(size)], chunking=4) | parser
 
     async def once() -> None:

@@ -3,7 +3,7 @@
 A raw pipeline has the shape of the rillet run it is measured against — a feeder task, one task
 per stage, the caller reading the last channel, every channel bounded (16) — and does no work
 per chunk beyond moving it (a stage that stands for a model splits its response with the same
-:func:`~nodes.chat_models.split_text`). Two flavours:
+:func:`~rillet.nodes.chat_models.split_text`). Two flavours:
 
 - **naive**: one ``await`` per send and per receive (``async for item in recv: await
   send.send(item)``), the obvious way to write it;

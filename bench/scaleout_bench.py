@@ -3,7 +3,7 @@
 ``python -m bench.scaleout_bench [--runs 400] [--tokens 20] [--delay 0] [--workers 1,3]``
 
 Starts its own redis-server on a free loopback port (no persistence), starts N worker
-processes (``python -m runtime.scaleout_cli worker bench.scaleout_bench:GRAPHS``), warms them
+processes (``python -m rillet.runtime.cli.worker worker bench.scaleout_bench:GRAPHS``), warms them
 up, then submits ``--runs`` runs as fast as one client can and waits for every result. A run is
 ``prepare | tokens``: ``--tokens`` chunks (``--delay`` seconds apart), so about
 ``2 * tokens + 7`` events, each stored in Redis and read by nobody but ``result()``. Prints
@@ -25,7 +25,7 @@ from typing import Any
 
 import trio
 
-from graphs import RunnableGenerator, RunnableLambda
+from rillet.graphs import RunnableGenerator, RunnableLambda
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,10 +61,10 @@ def free_port() -> int:
 
 async def measure(url: str, workers: int, args: argparse.Namespace,
                   redis_pid: int) -> dict[str, Any]:
-    from runtime.scaleout import open_scaleout_client
+    from rillet.runtime.scaleout.service import open_scaleout_client
 
     prefix = f"bench-{workers}-{time.time_ns()}"
-    procs = [subprocess.Popen([sys.executable, "-m", "runtime.scaleout_cli", "worker",
+    procs = [subprocess.Popen([sys.executable, "-m", "rillet.runtime.cli.worker", "worker",
                                "bench.scaleout_bench:GRAPHS", "--redis", url, "--prefix", prefix,
                                "--concurrency", str(args.concurrency)],
                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

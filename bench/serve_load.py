@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 import trio
 
-from nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
+from rillet.nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
 
 TOKENS = int(os.environ.get("RILLET_BENCH_TOKENS", "200"))
 DELAY = float(os.environ.get("RILLET_BENCH_DELAY", "0.02"))
@@ -165,7 +165,7 @@ def main() -> None:
     most = max(args.clients)
     server = subprocess.Popen(
         [sys.executable, "-c", "import resource as r; h = r.getrlimit(r.RLIMIT_NOFILE)[1]; "
-         "r.setrlimit(r.RLIMIT_NOFILE, (h, h)); from runtime.cli import main; "
+         "r.setrlimit(r.RLIMIT_NOFILE, (h, h)); from rillet.runtime.cli.main import main; "
          "raise SystemExit(main())", "serve", f"{Path(__file__)}:chain", "--port", "0",
          "--max-concurrent-runs", str(most), "--max-queued", str(most)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -17,8 +17,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bench.chains import have_langchain
-from bench.harness import (Config, Deadline, Impl, Measure, count_async, in_asyncio, in_trio,
-                           run_alternating)
+from bench.harness import (
+    Config,
+    Deadline,
+    Impl,
+    Measure,
+    count_async,
+    in_asyncio,
+    in_trio,
+    run_alternating,
+)
 from bench.raw import Forward, open_raw_pipeline
 from bench.report import Row
 
@@ -35,7 +43,7 @@ async def _step(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
 
 
 def _rillet_chain(steps: int) -> Any:
-    from graphs import RunnableGenerator, RunnableSequence
+    from rillet.graphs import RunnableGenerator, RunnableSequence
 
     return RunnableSequence(*(RunnableGenerator(_step, name=f"step{i}") for i in range(steps)))
 

@@ -13,10 +13,26 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.chains import (TOPIC, have_langchain, lc_chain, raw_chain_stages, response_text,
-                          rillet_chain)
-from bench.harness import (Config, Deadline, Impl, Measure, Measured, count_async, count_sync,
-                           in_asyncio, in_trio, run_alternating)
+from bench.chains import (
+    TOPIC,
+    have_langchain,
+    lc_chain,
+    raw_chain_stages,
+    response_text,
+    rillet_chain,
+)
+from bench.harness import (
+    Config,
+    Deadline,
+    Impl,
+    Measure,
+    Measured,
+    count_async,
+    count_sync,
+    in_asyncio,
+    in_trio,
+    run_alternating,
+)
 from bench.raw import open_raw_pipeline
 from bench.report import Row
 

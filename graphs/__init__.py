@@ -1,22 +1,22 @@
 """The Runnable API: compose steps with ``|``, run them with invoke / stream / batch / events.
 
->>> from graphs import RunnableLambda, RunnableParallel
+>>> from rillet.graphs import RunnableLambda, RunnableParallel
 >>> chain = RunnableLambda(lambda x: x + 1) | {"double": lambda x: x * 2, "same": lambda x: x}
 >>> chain.invoke(1)
 {'double': 4, 'same': 2}
 """
 
-from graphs.base import Runnable, coerce_to_runnable
-from graphs.binding import RunnableBinding
-from graphs.branch import RunnableBranch
-from graphs.config import RunnableConfig, ensure_config, merge_configs
-from graphs.draw import DrawableGraph
-from graphs.graph import Graph, GraphError
-from graphs.lambdas import RunnableGenerator, RunnableLambda, chain
-from graphs.parallel import RunnableParallel
-from graphs.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
-from graphs.retry import RunnableRetry, RunnableWithFallbacks
-from graphs.sequence import RunnableSequence
+from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.binding import RunnableBinding
+from rillet.graphs.branch import RunnableBranch
+from rillet.graphs.config import RunnableConfig, ensure_config, merge_configs
+from rillet.graphs.draw import DrawableGraph
+from rillet.graphs.graph import Graph, GraphError
+from rillet.graphs.lambdas import RunnableGenerator, RunnableLambda, chain
+from rillet.graphs.parallel import RunnableParallel
+from rillet.graphs.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
+from rillet.graphs.retry import RunnableRetry, RunnableWithFallbacks
+from rillet.graphs.sequence import RunnableSequence
 
 __all__ = [
     "DrawableGraph",

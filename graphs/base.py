@@ -8,11 +8,11 @@ per run — or a *composite* that wires its children's actors together (``_wire`
 - ``_astream(input, ctx)``: an async generator over the whole input (chat models);
 - ``_ainvoke(input, ctx)``: one output for the whole input (prompts, retrievers, functions).
 
-``ctx`` is the node's :class:`~runtime.scope.RunScope` (``ctx.run_id``, ``ctx.name``,
+``ctx`` is the node's :class:`~rillet.runtime.engine.scope.RunScope` (``ctx.run_id``, ``ctx.name``,
 ``ctx.config``). Every public method (``invoke``, ``stream``, ``astream``, ``batch`` …) is
 built on :meth:`Runnable._launch`, which starts one supervised run.
 
->>> from graphs import RunnableLambda
+>>> from rillet.graphs import RunnableLambda
 >>> (RunnableLambda(lambda x: x + 1) | (lambda x: x * 2)).invoke(3)
 8
 """
@@ -32,20 +32,20 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 import trio
 
-from graphs.config import RunnableConfig, ensure_config
-from graphs.slots import Slot
-from runtime.actors import invoke_actor, stream_actor, transform_actor
-from runtime.bridge import run_sync
-from runtime.bus import EventBus
-from runtime.chunks import DELTA, SNAPSHOT, Accumulator
-from runtime.edges import DEFAULT_BOUND, Emitter, Outlet
-from runtime.scope import MISSING, RunScope, RunState, current_scope
-from runtime.render import EventFilter, render_event
-from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
-from runtime.supervisor import RunHandle, Wiring, launch_run
+from rillet.graphs.config import RunnableConfig, ensure_config
+from rillet.graphs.slots import Slot
+from rillet.runtime.chunks import DELTA, SNAPSHOT, Accumulator
+from rillet.runtime.engine.actors import invoke_actor, stream_actor, transform_actor
+from rillet.runtime.engine.bridge import run_sync
+from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet
+from rillet.runtime.engine.scope import MISSING, RunScope, RunState, current_scope
+from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
+from rillet.runtime.engine.supervisor import RunHandle, Wiring, launch_run
+from rillet.runtime.events.bus import EventBus
+from rillet.runtime.events.render import EventFilter, render_event
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["Runnable", "coerce_to_runnable"]
 
@@ -206,7 +206,7 @@ class Runnable(Generic[In, Out]):
     def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
         """Run once from synchronous code and return the whole output.
 
-        >>> from graphs import RunnableLambda
+        >>> from rillet.graphs import RunnableLambda
         >>> RunnableLambda(str.upper).invoke("hi")
         'HI'
         """
@@ -258,7 +258,7 @@ class Runnable(Generic[In, Out]):
                 for i in range(len(inputs)):
                     nursery.start_soon(one, i)
         except BaseExceptionGroup as group:
-            from runtime.supervisor import sole_error
+            from rillet.runtime.engine.supervisor import sole_error
 
             error = sole_error(group)
             if error is None:
@@ -285,7 +285,7 @@ class Runnable(Generic[In, Out]):
     ) -> list[Out | BaseException]:
         """Synchronous :meth:`abatch`.
 
-        >>> from graphs import RunnableLambda
+        >>> from rillet.graphs import RunnableLambda
         >>> RunnableLambda(lambda x: x * 10).batch([1, 2, 3], max_concurrency=2)
         [10, 20, 30]
         """
@@ -360,7 +360,7 @@ class Runnable(Generic[In, Out]):
                 log = patch if log is None else log + patch
             print(log.state["final_output"])
         """
-        from runtime.runlog import RunLogBuilder
+        from rillet.runtime.events.runlog import RunLogBuilder
 
         builder = RunLogBuilder(
             diff=diff,
@@ -388,17 +388,17 @@ class Runnable(Generic[In, Out]):
     # -- composition ---------------------------------------------------------------------------
 
     def __or__(self, other: Any) -> Runnable[In, Any]:
-        from graphs.sequence import RunnableSequence
+        from rillet.graphs.sequence import RunnableSequence
 
         return RunnableSequence(self, coerce_to_runnable(other))
 
     def __ror__(self, other: Any) -> Runnable[Any, Out]:
-        from graphs.sequence import RunnableSequence
+        from rillet.graphs.sequence import RunnableSequence
 
         return RunnableSequence(coerce_to_runnable(other), self)
 
     def pipe(self, *others: Any, name: str | None = None) -> Runnable[In, Any]:
-        from graphs.sequence import RunnableSequence
+        from rillet.graphs.sequence import RunnableSequence
 
         return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
 
@@ -406,11 +406,11 @@ class Runnable(Generic[In, Out]):
         """Bind config: ``run_name`` names this run; ``tags`` and ``metadata`` reach every
         child run; ``max_concurrency`` bounds parallel branches and batches.
 
-        >>> from graphs import RunnableLambda
+        >>> from rillet.graphs import RunnableLambda
         >>> RunnableLambda(len).with_config(run_name="Docs").get_name()
         'Docs'
         """
-        from graphs.binding import RunnableBinding
+        from rillet.graphs.binding import RunnableBinding
 
         return RunnableBinding(self, ensure_config({**(config or {}), **kwargs}))
 
@@ -428,7 +428,7 @@ class Runnable(Generic[In, Out]):
         ``invoke`` retries the whole run; ``stream``/``astream`` retry while nothing has been
         emitted yet (after that a retry would duplicate output, so the error propagates).
         """
-        from graphs.retry import RunnableRetry
+        from rillet.graphs.retry import RunnableRetry
 
         return RunnableRetry(
             self, stop_after_attempt=stop_after_attempt,
@@ -444,20 +444,20 @@ class Runnable(Generic[In, Out]):
         exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
     ) -> Runnable[In, Out]:
         """Try ``fallbacks`` in order when this fails before emitting its first chunk."""
-        from graphs.retry import RunnableWithFallbacks
+        from rillet.graphs.retry import RunnableWithFallbacks
 
         return RunnableWithFallbacks(self, [coerce_to_runnable(f) for f in fallbacks],
                                      exceptions_to_handle=exceptions_to_handle)
 
     def assign(self, **mapping: Any) -> Runnable[In, dict[str, Any]]:
         """``self | RunnablePassthrough.assign(**mapping)``."""
-        from graphs.passthrough import RunnableAssign
+        from rillet.graphs.passthrough import RunnableAssign
 
         return self | RunnableAssign(mapping)
 
     def pick(self, keys: str | list[str]) -> Runnable[In, Any]:
         """``self | RunnablePick(keys)``: keep one key (its value) or several (a dict)."""
-        from graphs.passthrough import RunnablePick
+        from rillet.graphs.passthrough import RunnablePick
 
         return self | RunnablePick(keys)
 
@@ -465,7 +465,7 @@ class Runnable(Generic[In, Out]):
 
     def get_graph(self) -> DrawableGraph:
         """This runnable as a drawable graph of its components."""
-        from graphs.draw import DrawableGraph
+        from rillet.graphs.draw import DrawableGraph
 
         return DrawableGraph.single(self.get_name())
 
@@ -509,8 +509,8 @@ def coerce_to_runnable(thing: Any) -> Runnable[Any, Any]:
     """
     import inspect
 
-    from graphs.lambdas import RunnableGenerator, RunnableLambda, _unwrap
-    from graphs.parallel import RunnableParallel
+    from rillet.graphs.lambdas import RunnableGenerator, RunnableLambda, _unwrap
+    from rillet.graphs.parallel import RunnableParallel
 
     if isinstance(thing, Runnable):
         return thing

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from graphs.base import Runnable
-from graphs.config import RunnableConfig, merge_configs
-from graphs.slots import Slot
-from runtime.edges import Outlet
-from runtime.supervisor import Wiring
+from rillet.graphs.base import Runnable
+from rillet.graphs.config import RunnableConfig, merge_configs
+from rillet.graphs.slots import Slot
+from rillet.runtime.engine.edges import Outlet
+from rillet.runtime.engine.supervisor import Wiring
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["RunnableBinding"]
 

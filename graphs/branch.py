@@ -8,8 +8,8 @@ from typing import Any
 
 import trio
 
-from graphs.base import Runnable, coerce_to_runnable
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["RunnableBranch"]
 
@@ -20,7 +20,7 @@ class RunnableBranch(Runnable[Any, Any]):
     A condition is a runnable or a function (sync, or async) of the input; the chosen branch
     runs as a child run and its chunks stream through.
 
-    >>> from graphs import RunnableLambda
+    >>> from rillet.graphs import RunnableLambda
     >>> b = RunnableBranch((lambda x: x > 0, lambda x: "pos"), lambda x: "not pos")
     >>> b.invoke(3), b.invoke(-1)
     ('pos', 'not pos')

@@ -6,7 +6,7 @@ predecessor receives its stream as is; a node with several (a fan-in) receives
 nodes receive the graph's input; the exit node's output is the graph's (several exits: a dict
 keyed by node). Every node is its own run named after the node, tagged ``graph:node:<name>``.
 
->>> from graphs import RunnableLambda
+>>> from rillet.graphs import RunnableLambda
 >>> g = (Graph()
 ...      .add_node("double", lambda x: x * 2).add_node("square", lambda x: x * x)
 ...      .add_node("total", lambda d: d["double"] + d["square"])
@@ -20,19 +20,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from graphs.base import Runnable, coerce_to_runnable
-from graphs.slots import Slot
-from runtime.chunks import DELTA, keyed
-from runtime.edges import Outlet
-from runtime.supervisor import Wiring
+from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.slots import Slot
+from rillet.runtime.chunks import DELTA, keyed
+from rillet.runtime.engine.edges import Outlet
+from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.errors import RilletError
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["Graph", "GraphError"]
 
 
-class GraphError(ValueError):
+class GraphError(RilletError, ValueError):
     """A graph that cannot run: unknown nodes, a cycle, a node cut off from entry or exit."""
 
 
@@ -180,7 +181,7 @@ class Graph(Runnable[Any, Any]):
         return Outlet.to(*(inlets[e] for e in self.entries))
 
     def get_graph(self) -> DrawableGraph:
-        from graphs.draw import DrawableGraph
+        from rillet.graphs.draw import DrawableGraph
 
         self.compile()
         # Ids unique to this graph, so two graphs with the same node names draw apart.

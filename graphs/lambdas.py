@@ -23,8 +23,8 @@ from typing import Any
 
 import trio
 
-from graphs.base import Runnable
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable
+from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["RunnableGenerator", "RunnableLambda", "chain"]
 

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from graphs.base import Runnable, coerce_to_runnable
-from graphs.slots import Slot
-from runtime.chunks import DELTA, keyed
-from runtime.edges import Outlet
-from runtime.supervisor import Wiring
+from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.slots import Slot
+from rillet.runtime.chunks import DELTA, keyed
+from rillet.runtime.engine.edges import Outlet
+from rillet.runtime.engine.supervisor import Wiring
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["RunnableParallel"]
 
@@ -28,7 +28,7 @@ __all__ = ["RunnableParallel"]
 class RunnableParallel(Runnable[Any, dict[str, Any]]):
     """Run branches concurrently on one input; stream ``{key: chunk}`` dicts as they arrive.
 
-    >>> from graphs import RunnableLambda
+    >>> from rillet.graphs import RunnableLambda
     >>> RunnableParallel(a=RunnableLambda(lambda x: x + 1), b=lambda x: x * 2).invoke(3)
     {'a': 4, 'b': 6}
 
@@ -81,7 +81,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
         return Outlet.to(*entries)
 
     def get_graph(self) -> DrawableGraph:
-        from graphs.draw import DrawableGraph
+        from rillet.graphs.draw import DrawableGraph
 
         return DrawableGraph.parallel(
             self.get_name(), {k: v.get_graph() for k, v in self.steps.items()}

@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from graphs.base import Runnable
-from graphs.parallel import RunnableParallel
-from graphs.slots import Slot
-from runtime.actors import annotate_error
-from runtime.chunks import DELTA, Accumulator, AddableDict
-from runtime.edges import SKIP, Outlet
-from runtime.errors import NodeInputError
-from runtime.scope import RunScope
-from runtime.supervisor import Wiring
+from rillet.graphs.base import Runnable
+from rillet.graphs.parallel import RunnableParallel
+from rillet.graphs.slots import Slot
+from rillet.runtime.chunks import DELTA, Accumulator, AddableDict
+from rillet.runtime.engine.actors import annotate_error
+from rillet.runtime.engine.edges import SKIP, Outlet
+from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.errors import NodeInputError
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["RunnableAssign", "RunnablePassthrough", "RunnablePick"]
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from graphs.base import Runnable
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable
+from rillet.runtime.engine.scope import RunScope
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["RunnableRetry", "RunnableWithFallbacks"]
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from graphs.base import Runnable, coerce_to_runnable
-from graphs.slots import Slot
-from runtime.edges import Outlet
-from runtime.supervisor import Wiring
+from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.slots import Slot
+from rillet.runtime.engine.edges import Outlet
+from rillet.runtime.engine.supervisor import Wiring
 
 if TYPE_CHECKING:
-    from graphs.draw import DrawableGraph
+    from rillet.graphs.draw import DrawableGraph
 
 __all__ = ["RunnableSequence"]
 
@@ -23,7 +23,7 @@ __all__ = ["RunnableSequence"]
 class RunnableSequence(Runnable[Any, Any]):
     """Steps run as a pipeline; ``a | b | c`` builds one (nested sequences are flattened).
 
-    >>> from graphs import RunnableLambda
+    >>> from rillet.graphs import RunnableLambda
     >>> RunnableSequence(RunnableLambda(lambda x: x + 1), lambda x: x * 2).invoke(1)
     4
 
@@ -82,7 +82,7 @@ class RunnableSequence(Runnable[Any, Any]):
         return RunnableSequence(coerce_to_runnable(other), *self.steps, name=self.name)
 
     def get_graph(self) -> DrawableGraph:
-        from graphs.draw import DrawableGraph
+        from rillet.graphs.draw import DrawableGraph
 
         return DrawableGraph.chain([step.get_graph() for step in self.steps])
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from graphs.config import RunnableConfig, inheritable, merge_configs
-from runtime.chunks import DELTA
-from runtime.scope import RunScope, RunState
-from runtime.supervisor import Wiring
+from rillet.graphs.config import RunnableConfig, inheritable, merge_configs
+from rillet.runtime.chunks import DELTA
+from rillet.runtime.engine.scope import RunScope, RunState
+from rillet.runtime.engine.supervisor import Wiring
 
 if TYPE_CHECKING:
-    from graphs.base import Runnable
+    from rillet.graphs.base import Runnable
 
 __all__ = ["Slot"]
 
@@ -114,7 +114,7 @@ class Slot:
 
 
 def is_overridden(runnable: Runnable[Any, Any]) -> bool:
-    from graphs.base import Runnable
+    from rillet.graphs.base import Runnable
 
     return type(runnable)._event_input is not Runnable._event_input
 

@@ -1,12 +1,12 @@
 """Components: messages, prompts, chat models, output parsers, documents and retrieval."""
 
-import nodes.registry  # noqa: F401  (registers wire types and n-ary addition)
-from nodes.anthropic import AnthropicChatModel
-from nodes.chat_models import BaseChatModel, ScriptedChatModel
-from nodes.documents import Document
-from nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
-from nodes.http import ProviderError
-from nodes.messages import (
+import rillet.nodes.registry  # noqa: F401  (registers wire types and n-ary addition)
+from rillet.nodes.anthropic import AnthropicChatModel
+from rillet.nodes.chat_models import BaseChatModel, ScriptedChatModel
+from rillet.nodes.documents import Document
+from rillet.nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
+from rillet.nodes.http import ProviderError
+from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
@@ -14,18 +14,18 @@ from nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
-from nodes.openai import OpenAIChatModel, OpenAIEmbeddings
-from nodes.parsers import (
+from rillet.nodes.openai import OpenAIChatModel, OpenAIEmbeddings
+from rillet.nodes.parsers import (
     CommaSeparatedListOutputParser,
     JsonOutputParser,
     OutputParserError,
     StrOutputParser,
 )
-from nodes.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
-from nodes.retrievers import VectorStoreRetriever
-from nodes.templates import ChatPromptValue, MissingVariablesError, StringPromptValue
-from nodes.tools import Tool, ToolArgumentError, tool
-from nodes.vectorstores import InMemoryVectorStore
+from rillet.nodes.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
+from rillet.nodes.retrievers import VectorStoreRetriever
+from rillet.nodes.templates import ChatPromptValue, MissingVariablesError, StringPromptValue
+from rillet.nodes.tools import Tool, ToolArgumentError, tool
+from rillet.nodes.vectorstores import InMemoryVectorStore
 
 __all__ = [
     "AIMessage",

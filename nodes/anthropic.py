@@ -17,7 +17,7 @@ How the event stream becomes chunks (every chunk's ``id`` is the ``msg_…`` id)
   ``message_start``'s input counts, on one final chunk (``usage_metadata``), together with
   ``response_metadata`` ``stop_reason``, ``stop_sequence``, ``model_name``;
 - ``ping`` and unknown events are skipped; an ``error`` event raises
-  :class:`~nodes.http.ProviderError` with Anthropic's message.
+  :class:`~rillet.nodes.http.ProviderError` with Anthropic's message.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from typing import Any, ClassVar, Final
 
 import httpx
 
-from nodes.chat_models import BaseChatModel
-from nodes.http import (
+from rillet.nodes.chat_models import BaseChatModel
+from rillet.nodes.http import (
     ClientOwner,
     MissingAPIKeyError,
     ProviderClient,
@@ -40,7 +40,7 @@ from nodes.http import (
     Timeouts,
     decode_event_json,
 )
-from nodes.messages import (
+from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
@@ -48,8 +48,8 @@ from nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
-from nodes.tool_schema import convert_to_anthropic_tool
-from runtime.scope import RunScope
+from rillet.nodes.tool_schema import convert_to_anthropic_tool
+from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["AnthropicChatModel", "to_anthropic_messages"]
 
@@ -69,7 +69,7 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
         temperature, stop: sampling settings, sent when given (``stop`` -> ``stop_sequences``).
         thinking: extended thinking, e.g. ``{"type": "enabled", "budget_tokens": 2048}``.
         timeout, max_retries, retry_policy, default_headers, transport: as for
-            :class:`~nodes.openai.OpenAIChatModel` (``default_headers`` can carry
+            :class:`~rillet.nodes.openai.OpenAIChatModel` (``default_headers`` can carry
             ``anthropic-beta``).
         extra_body: merged into the request body last (``top_k``, ``metadata``, ...).
         anthropic_version: the ``anthropic-version`` header.

@@ -1,12 +1,12 @@
 """Chat models: the base class every provider adapter shares, and the scripted default model.
 
 A chat model is a streaming node that needs its whole input: a string, a list of messages, or a
-prompt value — anything else is a :class:`~runtime.errors.NodeInputError` naming the node (the
+prompt value — anything else is a :class:`~rillet.runtime.errors.NodeInputError` naming the node (the
 guide's ``model.astream_events({"topic": ...})`` fails that way, clearly, instead of with
 ``Invalid input type <class 'dict'>``; ``prompt | model`` with a dict works as it should).
 
 Subclasses implement one async generator, ``_stream_chat(messages, ctx)``, yielding
-:class:`~nodes.messages.AIMessageChunk`; the base class converts the input, gives chunks without
+:class:`~rillet.nodes.messages.AIMessageChunk`; the base class converts the input, gives chunks without
 a provider id the run's id (``lc_run--<run_id>``), and marks the last chunk.
 """
 
@@ -22,11 +22,17 @@ from typing import Any, ClassVar
 import attrs
 import trio
 
-from graphs.base import Runnable
-from nodes.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, coerce_to_message
-from nodes.templates import ChatPromptValue, StringPromptValue
-from runtime.errors import NodeInputError
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable
+from rillet.nodes.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    coerce_to_message,
+)
+from rillet.nodes.templates import ChatPromptValue, StringPromptValue
+from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.errors import NodeInputError
 
 __all__ = ["BaseChatModel", "ScriptedChatModel", "split_text"]
 

@@ -2,7 +2,7 @@
 
 httpx runs on trio (httpcore picks its trio backend through sniffio), so a cancelled run
 cancels the read it is waiting on and the response closes at once: the server sees the
-disconnect. Everything here is provider-neutral; ``nodes.openai`` and ``nodes.anthropic``
+disconnect. Everything here is provider-neutral; ``rillet.nodes.openai`` and ``rillet.nodes.anthropic``
 build on :class:`ProviderClient`.
 
 Errors::
@@ -36,9 +36,9 @@ import attrs
 import httpx
 import trio
 
-from nodes.sse import SSEDecoder, ServerSentEvent
-from runtime.errors import RilletError
-from runtime.logs import get_logger
+from rillet.nodes.sse import ServerSentEvent, SSEDecoder
+from rillet.runtime.errors import RilletError
+from rillet.runtime.logs import get_logger
 
 __all__ = [
     "ClientOwner",
@@ -489,7 +489,7 @@ def error_details(body: bytes) -> tuple[str | None, str | None]:
 class SSEStream:
     """The events of one streamed response; made by :meth:`ProviderClient.open_sse`.
 
-    An async context manager and an async iterator of :class:`~nodes.sse.ServerSentEvent`.
+    An async context manager and an async iterator of :class:`~rillet.nodes.sse.ServerSentEvent`.
     Until the first event is handed over, a failure is retried by sending the request again;
     afterwards it raises. ``events_read`` counts the events handed over.
     """

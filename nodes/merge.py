@@ -59,7 +59,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from nodes.messages import AIMessageChunk
+    from rillet.nodes.messages import AIMessageChunk
 
 __all__ = [
     "FIRST_VALUE_KEYS",
@@ -101,7 +101,7 @@ LAST_VALUE_NUMBER_KEYS: Final = frozenset(
 def add_chunks(first: AIMessageChunk, *others: AIMessageChunk) -> AIMessageChunk:
     """Add message chunks in one pass: ``first + [others...]``, of ``first``'s class.
 
-    >>> from nodes.messages import AIMessageChunk
+    >>> from rillet.nodes.messages import AIMessageChunk
     >>> add_chunks(AIMessageChunk("a"), AIMessageChunk("b", chunk_position="last"))
     AIMessageChunk(content='ab', chunk_position='last')
     """
@@ -377,7 +377,7 @@ def tool_calls_from_chunks(
     if not chunks:
         return valid, invalid
     # Imported on first use: importing messages must not need the parser module.
-    from nodes.partial_json import parse_partial_json
+    from rillet.nodes.partial_json import parse_partial_json
 
     for chunk in chunks:
         raw = chunk.get("args")

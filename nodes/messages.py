@@ -13,7 +13,7 @@ only, and fields are checked and copied on the way in. ``AIMessageChunk`` is not
 ``AIMessage`` (its tool calls are derived, not stored); use :func:`message_chunk_to_message`.
 
 ``chunk + chunk`` (or ``chunk + [chunks]``, one pass for any number) follows the rules in
-:mod:`nodes.merge`: LangChain's, except that repeated labels such as ``model_name`` are not
+:mod:`rillet.nodes.merge`: LangChain's, except that repeated labels such as ``model_name`` are not
 concatenated. Tool-call arguments are parsed only when ``tool_calls`` is first read, so a model
 can stream thousands of chunks without parsing anything.
 """
@@ -27,8 +27,8 @@ from typing import Any, ClassVar, Final, TypeAlias, TypeVar, overload
 
 import attrs
 
-from nodes import merge
-from runtime.errors import RilletError, WireFormatError
+from rillet.nodes import merge
+from rillet.runtime.errors import RilletError, WireFormatError
 
 __all__ = [
     "AIMessage",

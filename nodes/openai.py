@@ -31,8 +31,8 @@ from typing import Any, ClassVar, Final
 
 import httpx
 
-from nodes.chat_models import BaseChatModel
-from nodes.http import (
+from rillet.nodes.chat_models import BaseChatModel
+from rillet.nodes.http import (
     ClientOwner,
     MissingAPIKeyError,
     ProviderClient,
@@ -42,7 +42,7 @@ from nodes.http import (
     Timeouts,
     decode_event_json,
 )
-from nodes.messages import (
+from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
@@ -50,9 +50,9 @@ from nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
-from nodes.tool_schema import convert_to_openai_tool
-from runtime.bridge import run_sync
-from runtime.scope import RunScope
+from rillet.nodes.tool_schema import convert_to_openai_tool
+from rillet.runtime.engine.bridge import run_sync
+from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["OpenAIChatModel", "OpenAIEmbeddings", "to_openai_message"]
 
@@ -90,9 +90,9 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
         api_key: default ``OPENAI_API_KEY``; needed for OpenAI, optional elsewhere.
         temperature, max_tokens, stop: sampling settings, sent when given (reasoning models
             want ``extra_body={"max_completion_tokens": n}`` instead of ``max_tokens``).
-        timeout: seconds for every phase, or :class:`~nodes.http.Timeouts` (``read`` is the
+        timeout: seconds for every phase, or :class:`~rillet.nodes.http.Timeouts` (``read`` is the
             idle timeout between chunks).
-        max_retries: retries before the first token (see :class:`~nodes.http.RetryPolicy`);
+        max_retries: retries before the first token (see :class:`~rillet.nodes.http.RetryPolicy`);
             ``retry_policy`` replaces the whole policy.
         extra_body: merged into the request body last (``top_p``, ``seed``, server options).
         stream_usage: ask for token usage (``stream_options.include_usage``).

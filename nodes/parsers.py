@@ -1,7 +1,7 @@
 """Output parsers: text, partial JSON, and comma-separated lists, all streaming.
 
 Every parser accepts strings and message chunks (their text) and raises
-:class:`~runtime.errors.NodeInputError` for anything else. ``JsonOutputParser`` emits
+:class:`~rillet.runtime.errors.NodeInputError` for anything else. ``JsonOutputParser`` emits
 *snapshots*: each output is the whole value parsed so far, so the runtime keeps the last one
 instead of adding them up.
 """
@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, ClassVar
 
-from graphs.base import Runnable
-from nodes.messages import BaseMessage
-from nodes.partial_json import PartialJsonParser, parse_json_markdown
-from runtime.chunks import DELTA, SNAPSHOT
-from runtime.jsonpatch import apply_patch
-from runtime.errors import NodeInputError, RilletError
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable
+from rillet.nodes.messages import BaseMessage
+from rillet.nodes.partial_json import PartialJsonParser, parse_json_markdown
+from rillet.runtime.chunks import DELTA, SNAPSHOT
+from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.errors import NodeInputError, RilletError
+from rillet.runtime.wire.jsonpatch import apply_patch
 
 __all__ = [
     "BaseOutputParser",

@@ -31,7 +31,7 @@ are identical in all of them (``repr``-equal, so ``1``, ``1.0`` and ``True`` are
 ``diff=True`` op lists are identical too, except in 20 documents (0.1%), where they lead to the
 same values by other ops: jsonpatch turned a changed list item and an equal value added elsewhere
 in the same chunk into a ``move``, or the text was malformed (re-parsing diffs with
-:func:`runtime.jsonpatch.make_patch`). Like LangChain, changes are judged with ``==``: after ``1``
+:func:`rillet.runtime.wire.jsonpatch.make_patch`). Like LangChain, changes are judged with ``==``: after ``1``
 the chunk ``.0`` reports nothing, though ``value()`` is then ``1.0``.
 """
 
@@ -43,7 +43,7 @@ import json
 import re
 from typing import Any, Final
 
-from runtime.jsonpatch import join_pointer, make_patch
+from rillet.runtime.wire.jsonpatch import join_pointer, make_patch
 
 __all__ = ["PartialJsonParser", "parse_json_markdown", "parse_partial_json"]
 

@@ -2,7 +2,7 @@
 
 The input is a dict of variables, or a bare value when the template has exactly one variable
 (``chain.invoke("parrot")`` for ``"tell me a joke about {topic}"``). A missing variable is a
-:class:`~nodes.templates.MissingVariablesError` that lists what is missing and what was given.
+:class:`~rillet.nodes.templates.MissingVariablesError` that lists what is missing and what was given.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from graphs.base import Runnable
-from nodes.templates import (
+from rillet.graphs.base import Runnable
+from rillet.nodes.templates import (
     ChatPromptValue,
-    MessagesPlaceholder,
     MessageSpec,
+    MessagesPlaceholder,
     MessageTemplate,
     MissingVariablesError,
     StringPromptValue,
@@ -22,8 +22,8 @@ from nodes.templates import (
     parse_message_spec,
     template_variables,
 )
-from runtime.errors import NodeInputError
-from runtime.scope import RunScope
+from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.errors import NodeInputError
 
 __all__ = ["BasePromptTemplate", "ChatPromptTemplate", "MessagesPlaceholder", "PromptTemplate"]
 

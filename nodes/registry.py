@@ -1,16 +1,16 @@
 """Registers the component types with the runtime, which knows nothing about LLMs.
 
 - wire types: messages and prompt values travel in event logs, over HTTP (msgpack) and Redis
-  as tagged maps (``runtime.wire``), never pickled;
+  as tagged maps (``rillet.runtime.wire.codec``), never pickled;
 - n-ary addition: a buffered stream of message chunks is added in one ``+`` call
-  (``runtime.chunks.sum_chunks``), which keeps building a long reply linear.
+  (``rillet.runtime.chunks.sum_chunks``), which keeps building a long reply linear.
 
 Imported by ``nodes/__init__.py``; registering twice is harmless.
 """
 
 from __future__ import annotations
 
-from nodes.messages import (
+from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
     HumanMessage,
@@ -19,9 +19,9 @@ from nodes.messages import (
     messages_from_dict,
     messages_to_dict,
 )
-from nodes.templates import ChatPromptValue, StringPromptValue
-from runtime.chunks import register_nary_add
-from runtime.wire import register_wire_type
+from rillet.nodes.templates import ChatPromptValue, StringPromptValue
+from rillet.runtime.chunks import register_nary_add
+from rillet.runtime.wire.codec import register_wire_type
 
 __all__: list[str] = []
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from graphs.base import Runnable
-from runtime.errors import NodeInputError
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable
+from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.errors import NodeInputError
 
 if TYPE_CHECKING:
-    from nodes.documents import Document
-    from nodes.vectorstores import InMemoryVectorStore
+    from rillet.nodes.documents import Document
+    from rillet.nodes.vectorstores import InMemoryVectorStore
 
 __all__ = ["VectorStoreRetriever"]
 
@@ -23,7 +23,7 @@ __all__ = ["VectorStoreRetriever"]
 class VectorStoreRetriever(Runnable[str, "list[Document]"]):
     """The ``k`` documents of a vector store most similar to the query.
 
-    >>> from nodes import HashingEmbeddings, InMemoryVectorStore
+    >>> from rillet.nodes import HashingEmbeddings, InMemoryVectorStore
     >>> store = InMemoryVectorStore.from_texts(["cats purr", "dogs bark"], HashingEmbeddings())
     >>> [d.page_content for d in store.as_retriever(k=1).invoke("a cat purrs")]
     ['cats purr']

@@ -25,7 +25,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
-from nodes.messages import (
+from rillet.nodes.messages import (
     AIMessage,
     BaseMessage,
     HumanMessage,
@@ -34,7 +34,7 @@ from nodes.messages import (
     coerce_to_message,
     get_buffer_string,
 )
-from runtime.errors import NodeInputError, RilletError
+from rillet.runtime.errors import NodeInputError, RilletError
 
 __all__ = [
     "ChatPromptValue",

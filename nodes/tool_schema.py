@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
-from runtime.errors import RilletError
+from rillet.runtime.errors import RilletError
 
 __all__ = [
     "ToolSchemaError",
@@ -376,7 +376,7 @@ def to_function_schema(tool: Any) -> dict[str, Any]:
     """Any supported tool description as ``{"name", "description", "parameters"}``.
 
     Accepts: an OpenAI tool dict (``{"type": "function", "function": {...}}``), an Anthropic
-    one (``{"name", "input_schema"}``), the neutral form itself, a :class:`~nodes.tools.Tool`
+    one (``{"name", "input_schema"}``), the neutral form itself, a :class:`~rillet.nodes.tools.Tool`
     (its ``schema``), an object with ``name``, ``description`` and ``parameters`` (or
     ``args_schema``: a dict or a pydantic model) attributes, or a function.
 

@@ -2,7 +2,7 @@
 
 ``@tool`` turns a typed sync or async function into a :class:`Tool`: its name is the function's,
 its description the docstring's first paragraph, its argument schema comes from the type hints
-(see :func:`nodes.tool_schema.function_schema`). Calls are validated before the function runs,
+(see :func:`rillet.nodes.tool_schema.function_schema`). Calls are validated before the function runs,
 with an error naming the tool, the argument, what was expected and what arrived. A tool that
 calls a chain inside makes that chain a child run: its events appear under the tool's.
 
@@ -24,10 +24,10 @@ from typing import Any, ClassVar, Literal, Union
 
 import trio
 
-from graphs.base import Runnable
-from nodes.messages import ToolMessage
-from runtime.errors import NodeInputError
-from runtime.scope import RunScope
+from rillet.graphs.base import Runnable
+from rillet.nodes.messages import ToolMessage
+from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.errors import NodeInputError
 
 __all__ = ["Tool", "ToolArgumentError", "tool"]
 
@@ -41,7 +41,7 @@ class Tool(Runnable[Any, Any]):
 
     Input: a dict of arguments, a bare value when the tool takes exactly one argument, or a
     tool call (``{"name", "args", "id", "type": "tool_call"}``) — then the result comes back as
-    a :class:`~nodes.messages.ToolMessage` carrying the call's id.
+    a :class:`~rillet.nodes.messages.ToolMessage` carrying the call's id.
     """
 
     kind: ClassVar[str] = "tool"
@@ -53,7 +53,7 @@ class Tool(Runnable[Any, Any]):
         name: str | None = None,
         description: str | None = None,
     ) -> None:
-        from nodes.tool_schema import function_schema
+        from rillet.nodes.tool_schema import function_schema
 
         if not callable(func):
             raise TypeError(f"a tool wraps a callable, got {type(func).__name__}")

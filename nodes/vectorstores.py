@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 
-from nodes.documents import Document
-from nodes.embeddings import Embeddings
+from rillet.nodes.documents import Document
+from rillet.nodes.embeddings import Embeddings
 
 if TYPE_CHECKING:
-    from nodes.retrievers import VectorStoreRetriever
+    from rillet.nodes.retrievers import VectorStoreRetriever
 
 __all__ = ["InMemoryVectorStore"]
 
@@ -57,7 +57,7 @@ class _Entry:
 class InMemoryVectorStore:
     """Holds documents with their embeddings; finds the ones most similar to a query.
 
-    >>> from nodes.embeddings import HashingEmbeddings
+    >>> from rillet.nodes.embeddings import HashingEmbeddings
     >>> store = InMemoryVectorStore.from_texts(
     ...     ["cats like fish", "the stock market crashed"], HashingEmbeddings(), ids=["a", "b"])
     >>> store.similarity_search("a cat eating fish", k=1)
@@ -81,7 +81,7 @@ class InMemoryVectorStore:
     ) -> Self:
         """Make a store holding ``texts`` (see ``add_texts``).
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> InMemoryVectorStore.from_texts(["hi"], HashingEmbeddings(), ids=["h"]).get_by_ids(["h"])
         [Document(id='h', metadata={}, page_content='hi')]
         """
@@ -95,7 +95,7 @@ class InMemoryVectorStore:
     ) -> Self:
         """Make a store holding ``documents`` (see ``add_documents``).
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> docs = [Document("hi", id="h")]
         >>> InMemoryVectorStore.from_documents(docs, HashingEmbeddings()).get_by_ids(["h"])
         [Document(id='h', metadata={}, page_content='hi')]
@@ -112,7 +112,7 @@ class InMemoryVectorStore:
     ) -> list[str]:
         """Add one document per text, with the matching metadata; return their ids.
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> InMemoryVectorStore(HashingEmbeddings()).add_texts(["hi"], [{"lang": "en"}], ids=["h"])
         ['h']
 
@@ -136,7 +136,7 @@ class InMemoryVectorStore:
         A document's id is taken from ``ids`` if given, else from ``document.id``, else a new
         UUID; the stored (and returned) document carries it.
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> InMemoryVectorStore(HashingEmbeddings()).add_documents([Document("hi", id="h")])
         ['h']
 
@@ -174,7 +174,7 @@ class InMemoryVectorStore:
     def delete(self, ids: Sequence[str]) -> None:
         """Remove the documents with these ids; ids the store does not hold are ignored.
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(["hi"], HashingEmbeddings(), ids=["h"])
         >>> store.delete(["h", "nope"]); store.get_by_ids(["h"])
         []
@@ -185,7 +185,7 @@ class InMemoryVectorStore:
     def get_by_ids(self, ids: Sequence[str]) -> list[Document]:
         """Return the stored documents with these ids, in that order, skipping unknown ids.
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(["a", "b"], HashingEmbeddings(), ids=["1", "2"])
         >>> [doc.page_content for doc in store.get_by_ids(["2", "x", "1"])]
         ['b', 'a']
@@ -200,7 +200,7 @@ class InMemoryVectorStore:
         ``filter`` keeps only some documents: a function of the document, or a mapping that
         the document's metadata must match on every key.
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(
         ...     ["cats like fish", "dogs like fish"], HashingEmbeddings(),
         ...     metadatas=[{"pet": "cat"}, {"pet": "dog"}])
@@ -217,7 +217,7 @@ class InMemoryVectorStore:
     ) -> list[tuple[Document, float]]:
         """Like ``similarity_search``, with each document's cosine similarity (-1 to 1).
 
-        >>> from nodes.embeddings import HashingEmbeddings
+        >>> from rillet.nodes.embeddings import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(["fish"], HashingEmbeddings())
         >>> round(store.similarity_search_with_score("fish")[0][1], 6)
         1.0
@@ -242,13 +242,13 @@ class InMemoryVectorStore:
     ) -> VectorStoreRetriever:
         """A retriever node over this store: a query in, the ``k`` closest documents out.
 
-        >>> from nodes import HashingEmbeddings
+        >>> from rillet.nodes import HashingEmbeddings
         >>> store = InMemoryVectorStore.from_texts(["harrison worked at kensho"],
         ...                                        HashingEmbeddings())
         >>> store.as_retriever(k=1).invoke("where did harrison work?")[0].page_content
         'harrison worked at kensho'
         """
-        from nodes.retrievers import VectorStoreRetriever
+        from rillet.nodes.retrievers import VectorStoreRetriever
 
         return VectorStoreRetriever(self, k=k, search_kwargs=search_kwargs, name=name)
 

@@ -4,10 +4,14 @@ It knows nothing about LLMs; ``graphs`` builds the Runnable API on it and ``node
 components.
 """
 
-from runtime.bus import EventBus, Subscription, SubscriptionStatistics
-from runtime.chunks import Accumulator, AddableDict
-from runtime.edges import DEFAULT_BOUND, open_edge
-from runtime.errors import (
+from rillet.runtime.chunks import Accumulator, AddableDict
+from rillet.runtime.engine.edges import DEFAULT_BOUND, open_edge
+from rillet.runtime.engine.handles import RunCancelled, RunEvents, RunOutput, WorkerRun
+from rillet.runtime.engine.scope import adispatch_custom_event, current_scope, dispatch_custom_event
+from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
+from rillet.runtime.engine.supervisor import RunHandle
+from rillet.runtime.engine.worker import Worker, WorkerStatistics
+from rillet.runtime.errors import (
     NodeInputError,
     RemoteError,
     RilletError,
@@ -15,17 +19,20 @@ from runtime.errors import (
     WireFormatError,
     WorkerBusy,
 )
-from runtime.eventlog import open_event_log, read_event_log, replay_event_log
-from runtime.events import ChunkEmitted, CustomEvent, Event, RunFailed, RunFinished, RunStarted
-from runtime.handles import RunCancelled, RunEvents, RunOutput, WorkerRun
-from runtime.logs import configure_logging
-from runtime.remote import RemoteRunnable, remote_events
-from runtime.render import EventFilter, render_event
-from runtime.runlog import RunLog, RunLogPatch
-from runtime.scope import adispatch_custom_event, current_scope, dispatch_custom_event
-from runtime.streams import AsyncRunStream, EventStream, SyncRunStream
-from runtime.supervisor import RunHandle
-from runtime.worker import Worker, WorkerStatistics
+from rillet.runtime.events.bus import EventBus, Subscription, SubscriptionStatistics
+from rillet.runtime.events.eventlog import open_event_log, read_event_log, replay_event_log
+from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.runlog import RunLog, RunLogPatch
+from rillet.runtime.events.types import (
+    ChunkEmitted,
+    CustomEvent,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+from rillet.runtime.logs import configure_logging
+from rillet.runtime.serve.remote import RemoteRunnable, remote_events
 
 __all__ = [
     "DEFAULT_BOUND",

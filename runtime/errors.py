@@ -1,13 +1,22 @@
-"""Errors raised by rillet, under one base class with the facts as attributes.
+"""Errors raised by the engine, under one base class with the facts as attributes.
 
-Hierarchy::
+:mod:`rillet.errors` re-exports these with the errors of :mod:`rillet.graphs` and
+:mod:`rillet.nodes` and draws the whole tree; the engine's part::
 
     RilletError
-    ├── NodeInputError (also TypeError)     a node got a value it cannot handle
-    ├── WireFormatError (also ValueError)   bytes that do not decode to a rillet value or event
-    │   └── TruncatedLogError               an event log ends in the middle of a record
-    ├── WorkerBusy                          a worker's submission queue is full
-    └── RemoteError                         a remote run failed on the server
+    ├── NodeInputError (also TypeError)      a node got a value it cannot handle
+    ├── WireFormatError (also ValueError)    bytes that do not decode to a rillet value or event
+    │   └── TruncatedLogError                an event log ends in the middle of a record
+    ├── JsonPatchError (also ValueError)     a JSON-patch op that cannot be applied
+    ├── WorkerBusy                           a worker's submission queue is full
+    ├── RunCancelled                         a worker's run was cancelled before it finished
+    ├── RemoteError                          a remote run failed on the server
+    ├── RequestRejected                      an HTTP request refused, with its status
+    ├── ClientGone                           the HTTP client left before its request arrived
+    ├── StoreUnavailable                     the scale-out queue or event store is unreachable
+    ├── RunSuperseded                        a later attempt of a queued run took over
+    ├── RunNotFound (also LookupError)       no event log for this run id
+    └── MissingExtraError (also ImportError) an optional extra is not installed
 
 Trio's channel errors are translated into these only at the public boundary.
 """
@@ -17,9 +26,17 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ClientGone",
+    "JsonPatchError",
+    "MissingExtraError",
     "NodeInputError",
     "RemoteError",
+    "RequestRejected",
     "RilletError",
+    "RunCancelled",
+    "RunNotFound",
+    "RunSuperseded",
+    "StoreUnavailable",
     "TruncatedLogError",
     "WireFormatError",
     "WorkerBusy",
@@ -77,3 +94,74 @@ class RemoteError(RilletError):
     def __init__(self, type: str, message: str, *, status: int | None = None) -> None:
         self.type, self.message, self.status = type, message, status
         super().__init__(f"{type}: {message}" if status is None else f"HTTP {status}: {type}: {message}")
+
+
+class RunCancelled(RilletError):
+    """A run was cancelled before it finished; ``reason`` says by whom.
+
+    >>> str(RunCancelled("r1", reason="cancelled by its caller"))
+    "run 'r1' did not finish: cancelled by its caller"
+    """
+
+    def __init__(self, run_id: str, *, reason: str) -> None:
+        self.run_id, self.reason = run_id, reason
+        super().__init__(f"run {run_id!r} did not finish: {reason}")
+
+
+class JsonPatchError(RilletError, ValueError):
+    """An op that cannot be applied: ``op`` and ``path`` name it, ``reason`` says why.
+
+    >>> str(JsonPatchError(op="remove", path="/a/b", reason="no member 'b' in the object at '/a'"))
+    "cannot remove '/a/b': no member 'b' in the object at '/a'"
+    """
+
+    def __init__(self, *, op: str, path: str, reason: str) -> None:
+        self.op, self.path, self.reason = op, path, reason
+        super().__init__(f"cannot {op} {path!r}: {reason}")
+
+
+class StoreUnavailable(RilletError):
+    """The queue or event store cannot be reached right now (Redis down, timed out, loading).
+
+    Transient: the worker and the client retry with backoff; the message names the store.
+    """
+
+
+class RunSuperseded(RilletError):
+    """A write was refused: a later attempt of the run began, or the run already ended.
+
+    The writer has lost the run: it must stop it and must not acknowledge it.
+    """
+
+    def __init__(self, run_id: str, attempt: int, reason: str) -> None:
+        self.run_id, self.attempt, self.reason = run_id, attempt, reason
+        super().__init__(f"attempt {attempt} of run {run_id!r} was superseded: {reason}")
+
+
+class RunNotFound(RilletError, LookupError):
+    """No event log for this run: it expired, or the run id is unknown."""
+
+
+class RequestRejected(RilletError):
+    """An HTTP request refused with ``status``; ``kind`` names the problem for clients."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        self.status, self.kind, self.message = status, kind, message
+        super().__init__(f"{status} {kind}: {message}")
+
+
+class ClientGone(RilletError):
+    """The client disconnected before its request body arrived."""
+
+
+class MissingExtraError(RilletError, ImportError):
+    """A feature needs an optional extra that is not installed; the message says what to run.
+
+    >>> str(MissingExtraError(extra="serve", what="rillet serve", module="starlette"))
+    "rillet serve needs the serve extra: pip install 'rillet[serve]'"
+    """
+
+    def __init__(self, *, extra: str, what: str, module: str) -> None:
+        self.extra, self.what = extra, what
+        super().__init__(f"{what} needs the {extra} extra: pip install 'rillet[{extra}]'",
+                         name=module)

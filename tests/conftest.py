@@ -34,7 +34,7 @@ def rillet_tasks() -> Callable[[], list[str]]:
     def live() -> list[str]:
         return [
             name for name in _live_task_names()
-            if name.startswith("rillet-run") or name.startswith("runtime.")
+            if name.startswith("rillet-run") or name.startswith("rillet.")
         ]
 
     return live
@@ -94,3 +94,11 @@ def settled_threads() -> Iterator[Callable[[int], int]]:
         return threading.active_count()
 
     yield settle
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if any test imported the checkout's folders as top-level packages."""
+    stray = sorted(n for n in sys.modules if n.split(".")[0] in {"runtime", "graphs", "nodes"})
+    if stray:
+        print(f"\nmodules imported under a top-level name (use rillet.*): {stray}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

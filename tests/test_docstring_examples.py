@@ -1,4 +1,4 @@
-"""Docstring examples are tests too: every ``>>>`` example in runtime, graphs and nodes runs."""
+"""Docstring examples are tests too: every ``>>>`` example in rillet's modules runs."""
 
 from __future__ import annotations
 
@@ -8,17 +8,17 @@ import pkgutil
 
 import pytest
 
-import graphs
-import nodes
-import runtime
+import rillet
+from rillet import graphs, nodes, runtime
 
 
 def _modules() -> list[str]:
-    names = []
+    names = ["rillet"]
     for package in (runtime, graphs, nodes):
         names.append(package.__name__)
-        names += [info.name for info in pkgutil.iter_modules(package.__path__,
-                                                              f"{package.__name__}.")]
+        names += [info.name for info in pkgutil.walk_packages(package.__path__,
+                                                               f"{package.__name__}.")
+                  if "._" not in info.name and not info.name.endswith("__main__")]
     return sorted(names)
 
 
@@ -28,3 +28,11 @@ def test_docstring_examples_run(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_the_facade_resolves_every_name_it_lists() -> None:
+    """``rillet.<name>`` works for every name in ``rillet.__all__``, and nothing else."""
+    for name in rillet.__all__:
+        assert getattr(rillet, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = rillet.nope  # type: ignore[attr-defined]

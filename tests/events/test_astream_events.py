@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import trio
 
-from graphs import RunnableLambda, RunnablePassthrough
-from nodes import (
+from rillet.graphs import RunnableLambda, RunnablePassthrough
+from rillet.nodes import (
     AIMessageChunk,
     ChatPromptTemplate,
     HashingEmbeddings,
@@ -17,7 +17,7 @@ from nodes import (
     ScriptedChatModel,
     StrOutputParser,
 )
-from runtime import NodeInputError, dispatch_custom_event
+from rillet.runtime import NodeInputError, dispatch_custom_event
 
 KEYS_V2 = {"event", "name", "run_id", "parent_ids", "tags", "metadata", "data"}
 

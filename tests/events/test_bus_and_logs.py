@@ -11,9 +11,9 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from graphs import RunnableGenerator, RunnableLambda
-from nodes import AIMessageChunk, ChatPromptTemplate, ScriptedChatModel, StrOutputParser
-from runtime import (
+from rillet.graphs import RunnableGenerator, RunnableLambda
+from rillet.nodes import AIMessageChunk, ChatPromptTemplate, ScriptedChatModel, StrOutputParser
+from rillet.runtime import (
     ChunkEmitted,
     CustomEvent,
     EventBus,
@@ -24,15 +24,15 @@ from runtime import (
     WireFormatError,
     configure_logging,
 )
-from runtime.eventlog import (
+from rillet.runtime.events.eventlog import (
     decode_event,
     encode_event,
     open_event_log,
     read_event_log,
     replay_event_log,
 )
-from runtime.runlog import RunLog, RunLogPatch
-from runtime.wire import ErrorInfo
+from rillet.runtime.events.runlog import RunLog, RunLogPatch
+from rillet.runtime.wire.codec import ErrorInfo
 
 
 def joke_chain(text: str = "Why did the parrot talk") -> Any:
@@ -217,7 +217,7 @@ def test_every_event_type_round_trips_through_msgpack(
     cls: Any, value: Any, seq: int, tags: list[str], kind: str
 ) -> None:
     """encode_event/decode_event is exact for every event type and any plain payload."""
-    from runtime.wire import packb, unpackb
+    from rillet.runtime.wire.codec import packb, unpackb
 
     data = {"error": ErrorInfo(type="E", message="m")} if cls is RunFailed else {"x": value}
     event = cls(run_id="r", name="n", kind=kind, seq=seq, parent_ids=("p",), tags=tags,

@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import RunnableLambda
+from rillet.graphs import RunnableLambda
 
 
 class Bad(Exception):

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from graphs import RunnableBranch, RunnableLambda
-from nodes import ScriptedChatModel, StrOutputParser
+from rillet.graphs import RunnableBranch, RunnableLambda
+from rillet.nodes import ScriptedChatModel, StrOutputParser
 
 
 def _sign() -> RunnableBranch:

@@ -12,7 +12,7 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import (
+from rillet.graphs import (
     Runnable,
     RunnableGenerator,
     RunnableLambda,
@@ -21,7 +21,7 @@ from graphs import (
     chain,
     coerce_to_runnable,
 )
-from nodes import AIMessageChunk, ScriptedChatModel, StrOutputParser
+from rillet.nodes import AIMessageChunk, ScriptedChatModel, StrOutputParser
 
 
 async def _pieces(_: Any) -> AsyncGenerator[str, None]:

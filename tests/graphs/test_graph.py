@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import Graph, GraphError, RunnableLambda, RunnableParallel
-from nodes import ScriptedChatModel, StrOutputParser
+from rillet.graphs import Graph, GraphError, RunnableLambda, RunnableParallel
+from rillet.nodes import ScriptedChatModel, StrOutputParser
 
 
 def _ident(x: Any) -> Any:

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from graphs import RunnableLambda
-from nodes import ScriptedChatModel, StrOutputParser
-from runtime import NodeInputError, RilletError
+from rillet.graphs import RunnableLambda
+from rillet.nodes import ScriptedChatModel, StrOutputParser
+from rillet.runtime import NodeInputError, RilletError
 
 
 def test_str_output_parser_given_a_dict() -> None:

@@ -11,8 +11,8 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import RunnableBranch, RunnableLambda, RunnableParallel
-from nodes import ScriptedChatModel, StrOutputParser
+from rillet.graphs import RunnableBranch, RunnableLambda, RunnableParallel
+from rillet.nodes import ScriptedChatModel, StrOutputParser
 
 
 def _talker(text: str, delay: float) -> Any:

@@ -9,9 +9,9 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import RunnableAssign, RunnableLambda, RunnablePassthrough, RunnablePick
-from nodes import ScriptedChatModel, StrOutputParser
-from runtime import AddableDict, NodeInputError
+from rillet.graphs import RunnableAssign, RunnableLambda, RunnablePassthrough, RunnablePick
+from rillet.nodes import ScriptedChatModel, StrOutputParser
+from rillet.runtime import AddableDict, NodeInputError
 
 
 async def _tokens(_: Any) -> AsyncGenerator[str, None]:

@@ -6,8 +6,7 @@ from types import ModuleType
 
 import pytest
 
-import graphs
-import runtime
+from rillet import graphs, runtime
 
 
 def _sort_key(name: str) -> tuple[int, str]:

@@ -9,8 +9,8 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import RunnableLambda
-from runtime import current_scope
+from rillet.graphs import RunnableLambda
+from rillet.runtime import current_scope
 
 
 class Flaky(Exception):

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import trio
 
-from graphs import RunnablePassthrough
-from nodes import (
+from rillet.graphs import RunnablePassthrough
+from rillet.nodes import (
     AIMessageChunk,
     ChatPromptTemplate,
     Document,
@@ -20,7 +20,7 @@ from nodes import (
     ScriptedChatModel,
     StrOutputParser,
 )
-from runtime import NodeInputError
+from rillet.runtime import NodeInputError
 
 COUNTRIES = ('{"countries": [{"name": "France", "population": "67.06 million"}, '
              '{"name": "Spain", "population": "47.35 million"}]}')
@@ -177,7 +177,7 @@ def test_missing_prompt_variable_lists_missing_and_given() -> None:
 
 def test_scripted_model_streams_tool_calls_and_usage() -> None:
     """A scripted reply with tool calls streams argument fragments that add up to parsed args."""
-    from nodes import AIMessage
+    from rillet.nodes import AIMessage
 
     reply = AIMessage(content="", tool_calls=[{"name": "search", "args": {"query": "cats"},
                                                "id": "call_1"}])

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nodes.merge
-import nodes.messages
-from nodes.merge import merge_content, merge_dicts
-from nodes.messages import (
+import rillet.nodes.merge
+import rillet.nodes.messages
+from rillet.nodes.merge import merge_content, merge_dicts
+from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
     BaseMessage,
@@ -31,7 +31,7 @@ from nodes.messages import (
     messages_from_dict,
     messages_to_dict,
 )
-from runtime.errors import WireFormatError
+from rillet.runtime.errors import WireFormatError
 
 
 def chunk(content: Any = "", **fields: Any) -> AIMessageChunk:
@@ -44,15 +44,15 @@ def tcc(name: str | None, args: str | None, id: str | None, index: int | None) -
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
     """Each module's __all__ is sorted and names every public object it defines."""
-    for module in (nodes.messages, nodes.merge):
+    for module in (rillet.nodes.messages, rillet.nodes.merge):
         assert module.__all__ == sorted(module.__all__)
         public = {name for name, value in vars(module).items()
                   if not name.startswith("_") and not isinstance(value, ModuleType)
                   and getattr(value, "__module__", None) == module.__name__}
         assert public <= set(module.__all__)
     assert {"STREAMED_TEXT_KEYS", "FIRST_VALUE_KEYS", "LAST_VALUE_NUMBER_KEYS"} <= set(
-        nodes.merge.__all__)
-    assert "MessageLike" in nodes.messages.__all__
+        rillet.nodes.merge.__all__)
+    assert "MessageLike" in rillet.nodes.messages.__all__
 
 
 # -- construction and validation ------------------------------------------------------------
@@ -377,16 +377,16 @@ def test_tool_calls_are_derived_by_partial_json_parsing() -> None:
 
 def test_adding_never_parses_and_reading_parses_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Streaming 200 fragments parses nothing; tool_calls is parsed on first read only."""
-    import nodes.partial_json
+    import rillet.nodes.partial_json
 
     calls: list[str] = []
-    real = nodes.partial_json.parse_partial_json
+    real = rillet.nodes.partial_json.parse_partial_json
 
     def counting(text: str) -> Any:
         calls.append(text)
         return real(text)
 
-    monkeypatch.setattr(nodes.partial_json, "parse_partial_json", counting)
+    monkeypatch.setattr(rillet.nodes.partial_json, "parse_partial_json", counting)
     pieces = [chunk(tool_call_chunks=[tcc("f", '{"a": "', "c1", 0)])]
     pieces += [chunk(tool_call_chunks=[tcc(None, "x", None, 0)]) for _ in range(200)]
     total = pieces[0]

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nodes.partial_json import PartialJsonParser, parse_json_markdown, parse_partial_json
-from runtime.jsonpatch import apply_patch
+from rillet.nodes.partial_json import PartialJsonParser, parse_json_markdown, parse_partial_json
+from rillet.runtime.wire.jsonpatch import apply_patch
 
 # Reference §4.2: the countries example, 59 tokens
 COUNTRY_TOKENS = [

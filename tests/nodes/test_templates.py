@@ -9,9 +9,9 @@ from typing import Any
 import attrs
 import pytest
 
-import nodes.templates
-from nodes.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from nodes.templates import (
+import rillet.nodes.templates
+from rillet.nodes.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+from rillet.nodes.templates import (
     ChatPromptValue,
     InvalidTemplateError,
     MessagesPlaceholder,
@@ -22,12 +22,12 @@ from nodes.templates import (
     parse_message_spec,
     template_variables,
 )
-from runtime.errors import NodeInputError, RilletError
+from rillet.runtime.errors import NodeInputError, RilletError
 
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
     """__all__ is sorted and names every public object the module defines."""
-    module = nodes.templates
+    module = rillet.nodes.templates
     assert module.__all__ == sorted(module.__all__)
     public = {name for name, value in vars(module).items()
               if not name.startswith("_") and not isinstance(value, ModuleType)

@@ -6,8 +6,8 @@ from typing import Literal
 
 import pytest
 
-from graphs import RunnableLambda
-from nodes import (
+from rillet.graphs import RunnableLambda
+from rillet.nodes import (
     ChatPromptTemplate,
     CommaSeparatedListOutputParser,
     ScriptedChatModel,
@@ -119,7 +119,7 @@ async def test_comma_separated_list_parser_streams_one_item_at_a_time() -> None:
 
 def test_parsers_reject_what_is_neither_text_nor_a_message() -> None:
     """A dict into a parser names the parser and what it expected."""
-    from runtime import NodeInputError
+    from rillet.runtime import NodeInputError
 
     with pytest.raises(NodeInputError, match=r"node 'CommaSeparatedListOutputParser' expected "
                                              r"str or a message \(chunk\), got dict"):

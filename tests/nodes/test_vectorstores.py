@@ -8,10 +8,10 @@ import attrs
 import pytest
 import trio
 
-from nodes.documents import Document
-from nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
-from nodes.vectorstores import InMemoryVectorStore
-from runtime.wire import packb, unpackb
+from rillet.nodes.documents import Document
+from rillet.nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
+from rillet.nodes.vectorstores import InMemoryVectorStore
+from rillet.runtime.wire.codec import packb, unpackb
 
 
 class FixedEmbeddings(BaseEmbeddings):

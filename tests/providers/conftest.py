@@ -12,7 +12,6 @@ from collections.abc import Iterator
 
 import pytest
 import trio
-
 from loopback import LoopbackServer
 
 _PROVIDER_ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-
 from loopback import (
     LoopbackServer,
     Pause,
@@ -17,10 +16,16 @@ from loopback import (
     sse,
     sse_reply,
 )
-from nodes import AIMessage, HumanMessage, StrOutputParser, SystemMessage, ToolMessage
-from nodes.anthropic import AnthropicChatModel
-from nodes.http import MissingAPIKeyError, ProviderConnectionError, ProviderError, RetryPolicy
-from nodes.messages import AIMessageChunk
+
+from rillet.nodes import AIMessage, HumanMessage, StrOutputParser, SystemMessage, ToolMessage
+from rillet.nodes.anthropic import AnthropicChatModel
+from rillet.nodes.http import (
+    MissingAPIKeyError,
+    ProviderConnectionError,
+    ProviderError,
+    RetryPolicy,
+)
+from rillet.nodes.messages import AIMessageChunk
 
 
 def make_model(server: LoopbackServer, **options: Any) -> AnthropicChatModel:

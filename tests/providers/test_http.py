@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from nodes.http import (
+from rillet.nodes.http import (
     MissingAPIKeyError,
     ProviderConnectionError,
     ProviderError,
@@ -16,7 +16,7 @@ from nodes.http import (
     error_details,
     parse_retry_after,
 )
-from runtime.errors import RilletError
+from rillet.runtime.errors import RilletError
 
 
 def test_backoff_doubles_up_to_the_cap_with_bounded_jitter() -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-
 from loopback import (
     DROP,
     STALL,
@@ -25,9 +24,16 @@ from loopback import (
     sse,
     sse_reply,
 )
-from nodes import AIMessage, ChatPromptTemplate, HumanMessage, StrOutputParser, SystemMessage
-from nodes import ToolMessage
-from nodes.http import (
+
+from rillet.nodes import (
+    AIMessage,
+    ChatPromptTemplate,
+    HumanMessage,
+    StrOutputParser,
+    SystemMessage,
+    ToolMessage,
+)
+from rillet.nodes.http import (
     MissingAPIKeyError,
     ProviderConnectionError,
     ProviderError,
@@ -35,8 +41,8 @@ from nodes.http import (
     RetryPolicy,
     Timeouts,
 )
-from nodes.messages import AIMessageChunk
-from nodes.openai import OpenAIChatModel, OpenAIEmbeddings
+from rillet.nodes.messages import AIMessageChunk
+from rillet.nodes.openai import OpenAIChatModel, OpenAIEmbeddings
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21,
          "prompt_tokens_details": {"cached_tokens": 4},
@@ -523,7 +529,7 @@ async def test_each_retry_is_logged_once_when_logging_is_on(
     """One structlog line per retry, with the reason and the wait; nothing else at warning."""
     from structlog.testing import capture_logs
 
-    from runtime.logs import configure_logging
+    from rillet.runtime.logs import configure_logging
 
     server.reply(json_reply(503, {"error": {"message": "busy"}}, headers={"retry-after": "2"}),
                  sse_reply(openai_chunks(text=["ok"])))

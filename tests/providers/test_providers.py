@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from nodes import ScriptedChatModel
-from nodes.anthropic import AnthropicChatModel
-from nodes.openai import OpenAIChatModel
-from nodes.providers import model_from_spec
+from rillet.nodes import ScriptedChatModel
+from rillet.nodes.anthropic import AnthropicChatModel
+from rillet.nodes.openai import OpenAIChatModel
+from rillet.nodes.providers import model_from_spec
 
 
 def test_a_key_in_the_environment_picks_the_real_provider() -> None:

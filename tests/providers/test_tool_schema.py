@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Optional, TypedDict, Union
 
 import pytest
 
-from nodes.tool_schema import (
+from rillet.nodes.tool_schema import (
     ToolSchemaError,
     convert_to_anthropic_tool,
     convert_to_openai_tool,
@@ -174,7 +174,7 @@ def test_tool_dicts_in_every_format_convert_both_ways() -> None:
 
 def test_a_rillet_tool_converts_to_its_own_schema() -> None:
     """A ``@tool`` is sent as the schema it validates calls against."""
-    from nodes.tools import tool
+    from rillet.nodes.tools import tool
 
     @tool
     def lookup(term: str, exact: bool = False) -> str:

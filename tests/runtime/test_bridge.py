@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import trio
 
-from graphs import RunnableGenerator, RunnableLambda
-from runtime import current_scope
-from runtime.cli import DEMO_STORY
+from rillet.graphs import RunnableGenerator, RunnableLambda
+from rillet.runtime import current_scope
+from rillet.runtime.cli.main import DEMO_STORY
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -327,7 +327,7 @@ def test_sync_stream_is_lazy() -> None:
 def test_rillet_demo_streams_the_story() -> None:
     """``rillet demo`` exits 0 and prints the whole story after the command it shows."""
     done = subprocess.run(
-        [sys.executable, "-m", "runtime.cli", "demo", "--delay", "0", "--topic", "otters"],
+        [sys.executable, "-m", "rillet.runtime.cli", "demo", "--delay", "0", "--topic", "otters"],
         cwd=REPO, capture_output=True, text=True, timeout=30,
     )
     assert done.returncode == 0, done.stderr

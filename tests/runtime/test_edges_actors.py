@@ -10,12 +10,12 @@ import pytest
 import trio
 import trio.testing
 
-from graphs import RunnableGenerator
-from runtime import DEFAULT_BOUND, open_edge
-from runtime.actors import invoke_actor, stream_actor, transform_actor
-from runtime.chunks import DELTA
-from runtime.edges import SKIP, Emitter, Outlet
-from runtime.scope import RunScope, RunState
+from rillet.graphs import RunnableGenerator
+from rillet.runtime import DEFAULT_BOUND, open_edge
+from rillet.runtime.chunks import DELTA
+from rillet.runtime.engine.actors import invoke_actor, stream_actor, transform_actor
+from rillet.runtime.engine.edges import SKIP, Emitter, Outlet
+from rillet.runtime.engine.scope import RunScope, RunState
 
 
 def _scope(name: str = "upper", kind: str = "parser") -> RunScope:

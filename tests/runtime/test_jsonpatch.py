@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.jsonpatch import JsonPatchError, apply_patch, escape_pointer, join_pointer, make_patch
+from rillet.runtime.wire.jsonpatch import (
+    JsonPatchError,
+    apply_patch,
+    escape_pointer,
+    join_pointer,
+    make_patch,
+)
 
 _keys = st.sampled_from(["a", "b", "", "a/b", "~", "~1", "0", "-"]) | st.text(max_size=3)
 _values = st.recursive(

@@ -11,9 +11,9 @@ import msgpack
 import pytest
 import trio
 
-from runtime.errors import TruncatedLogError, WireFormatError
-from runtime.logfile import LogContents, LogWriter, iter_log, open_log_writer, read_log
-from runtime.wire import decode_value, encode_value
+from rillet.runtime.errors import TruncatedLogError, WireFormatError
+from rillet.runtime.wire.codec import decode_value, encode_value
+from rillet.runtime.wire.logfile import LogContents, LogWriter, iter_log, open_log_writer, read_log
 
 RECORDS: list[Any] = [
     {"seq": 0, "event": "run_started", "data": {"input": {"topic": "parrot"}}},
@@ -100,7 +100,7 @@ def test_an_unpackable_record_is_refused_and_the_writer_goes_on(tmp_path: Path) 
         with pytest.raises(
             WireFormatError,
             match=r"^cannot write a record of type 'dict' to an event log: .*encode it with "
-            r"runtime\.wire\.encode_value first$",
+            r"rillet\.runtime\.wire\.encode_value first$",
         ):
             log.write({"big": [1, 2, object()]})
         log.write("after")

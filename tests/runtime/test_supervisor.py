@@ -13,14 +13,14 @@ import trio
 import trio.testing
 from structlog.testing import capture_logs
 
-from graphs import RunnableGenerator, RunnableLambda, RunnableParallel
-from nodes import StrOutputParser
-from runtime import NodeInputError, RunHandle, configure_logging
-from runtime.actors import transform_actor
-from runtime.chunks import DELTA
-from runtime.edges import Emitter, Outlet
-from runtime.scope import RunScope, RunState
-from runtime.supervisor import Wiring, launch_run, sole_error
+from rillet.graphs import RunnableGenerator, RunnableLambda, RunnableParallel
+from rillet.nodes import StrOutputParser
+from rillet.runtime import NodeInputError, RunHandle, configure_logging
+from rillet.runtime.chunks import DELTA
+from rillet.runtime.engine.actors import transform_actor
+from rillet.runtime.engine.edges import Emitter, Outlet
+from rillet.runtime.engine.scope import RunScope, RunState
+from rillet.runtime.engine.supervisor import Wiring, launch_run, sole_error
 
 
 class Boom(Exception):

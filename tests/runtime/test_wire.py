@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runtime.errors import WireFormatError
-from runtime.wire import (
+from rillet.runtime.errors import WireFormatError
+from rillet.runtime.wire.codec import (
     ErrorInfo,
     decode_value,
     encode_value,

@@ -120,7 +120,7 @@ def prefix() -> str:
 
 
 class Workers:
-    """Worker processes (``python -m runtime.scaleout_cli worker``) with logs in ``tmp_path``."""
+    """Worker processes (``python -m rillet.runtime.cli.worker worker``) with logs in ``tmp_path``."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
@@ -135,7 +135,7 @@ class Workers:
             log = self.tmp_path / f"worker-{len(self.procs)}.log"
             with open(log, "wb") as out:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "runtime.scaleout_cli", "worker", graphs,
+                    [sys.executable, "-m", "rillet.runtime.cli.worker", "worker", graphs,
                      "--redis", url, "--prefix", prefix, *args],
                     cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
             self.procs.append(proc)
@@ -186,7 +186,7 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 @pytest.fixture
 async def redis_backends(redis_url: str, prefix: str) -> AsyncIterator[Any]:
     """``(queue, events)`` on the shared server under this test's prefix (lease 30 s)."""
-    from runtime.scaleout import open_redis_backends
+    from rillet.runtime.scaleout.service import open_redis_backends
 
     async with open_redis_backends(redis_url, prefix=prefix) as backends:
         yield backends

@@ -10,8 +10,8 @@ from typing import Any
 
 import trio
 
-from graphs import RunnableGenerator, RunnableLambda
-from nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
+from rillet.graphs import RunnableGenerator, RunnableLambda
+from rillet.nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
 
 
 def _prepare(request: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,11 @@ import httpx
 import pytest
 import trio
 
-from runtime.eventstore import InMemoryEventLog
-from runtime.gateway import QueueGateway
-from runtime.runqueue import InMemoryRunQueue
-from runtime.scaleout import ScaleoutClient, ScaleoutWorker
-from runtime.server import open_server
+from rillet.runtime.scaleout.gateway import QueueGateway
+from rillet.runtime.scaleout.queue import InMemoryRunQueue
+from rillet.runtime.scaleout.service import ScaleoutClient, ScaleoutWorker
+from rillet.runtime.scaleout.store import InMemoryEventLog
+from rillet.runtime.serve.server import open_server
 
 from .conftest import ROOT, free_port
 from .graphs import GRAPHS, expected_output
@@ -83,7 +83,7 @@ async def test_rillet_serve_redis_with_worker_processes(
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "serve", "tests.scaleout.graphs:GRAPHS",
+            [sys.executable, "-m", "rillet.runtime.cli", "serve", "tests.scaleout.graphs:GRAPHS",
              "--redis", redis_url, "--prefix", prefix, "--port", str(port)],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     try:

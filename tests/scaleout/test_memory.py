@@ -8,12 +8,12 @@ import pytest
 import trio
 import trio.testing
 
-from runtime.errors import RemoteError, WireFormatError, WorkerBusy
-from runtime.events import Event, RunFinished, RunStarted
-from runtime.eventstore import InMemoryEventLog, RunNotFound, RunOutcome, RunSuperseded
-from runtime.runqueue import InMemoryRunQueue, Lease, RunSubmission, StoreUnavailable
-from runtime.scaleout import ScaleoutClient, ScaleoutWorker, WorkerSettings
-from runtime.wire import packb
+from rillet.runtime.errors import RemoteError, WireFormatError, WorkerBusy
+from rillet.runtime.events.types import Event, RunFinished, RunStarted
+from rillet.runtime.scaleout.queue import InMemoryRunQueue, Lease, RunSubmission, StoreUnavailable
+from rillet.runtime.scaleout.service import ScaleoutClient, ScaleoutWorker, WorkerSettings
+from rillet.runtime.scaleout.store import InMemoryEventLog, RunNotFound, RunOutcome, RunSuperseded
+from rillet.runtime.wire.codec import packb
 
 from .graphs import GRAPHS, expected_output, slow_chain
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import trio
 
-from runtime.events import ChunkEmitted, RunStarted
-from runtime.eventstore import RunOutcome, RunSuperseded
-from runtime.runqueue import RunSubmission
-from runtime.scaleout import ScaleoutClient, ScaleoutWorker, open_redis_backends
+from rillet.runtime.events.types import ChunkEmitted, RunStarted
+from rillet.runtime.scaleout.queue import RunSubmission
+from rillet.runtime.scaleout.service import ScaleoutClient, ScaleoutWorker, open_redis_backends
+from rillet.runtime.scaleout.store import RunOutcome, RunSuperseded
 
 from .graphs import GRAPHS, expected_output
 

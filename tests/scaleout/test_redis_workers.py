@@ -10,9 +10,13 @@ from typing import Any
 import pytest
 import trio
 
-from runtime.errors import RemoteError
-from runtime.events import Event, RunFinished
-from runtime.scaleout import ScaleoutClient, open_redis_backends, open_scaleout_client
+from rillet.runtime.errors import RemoteError
+from rillet.runtime.events.types import Event, RunFinished
+from rillet.runtime.scaleout.service import (
+    ScaleoutClient,
+    open_redis_backends,
+    open_scaleout_client,
+)
 
 from .conftest import RedisServer, Workers
 from .graphs import expected_output

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from serving_apps import failing, joke
 
-from runtime.server import RunningServer, open_server
-from runtime.worker import Worker
+from rillet.runtime.engine.worker import Worker
+from rillet.runtime.serve.server import RunningServer, open_server
 
 
 @pytest.fixture

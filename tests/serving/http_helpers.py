@@ -6,8 +6,8 @@ from typing import Any
 
 import httpx
 
-from runtime.sse_codec import JSON, MSGPACK, MsgpackFrameParser, SSEParser, decode_body, dumps
-from runtime.wire import decode_value, encode_value
+from rillet.runtime.wire.codec import decode_value, encode_value
+from rillet.runtime.wire.sse import JSON, MSGPACK, MsgpackFrameParser, SSEParser, decode_body, dumps
 
 
 def body(payload: Any, media: str) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import attrs
 import trio
 
-from graphs import RunnableLambda
-from nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
+from rillet.graphs import RunnableLambda
+from rillet.nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
 
 JOKE = "Why did the parrot cross the road"
 

@@ -13,14 +13,14 @@ import pytest
 import trio
 from serving_apps import JOKE, joke
 
-from runtime.server import open_server
-from runtime.worker import Worker
+from rillet.runtime.engine.worker import Worker
+from rillet.runtime.serve.server import open_server
 
 APPS = Path(__file__).with_name("serving_apps.py")
 
 
 def rillet(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "rillet.runtime.cli", *args], capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -69,7 +69,7 @@ def test_draw_ascii_and_mermaid() -> None:
 def test_serve_answers_then_stops_on_sigterm() -> None:
     """serve binds a free port, serves a dict of runnables, and exits 0 on SIGTERM."""
     server = subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "serve", f"{APPS}:chains", "--port", "0",
+        [sys.executable, "-m", "rillet.runtime.cli", "serve", f"{APPS}:chains", "--port", "0",
          "--shutdown-timeout", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -94,7 +94,7 @@ async def test_events_tails_a_server() -> None:
     async with Worker() as worker, open_server({"joke": joke}, worker=worker) as running:
         async with trio.open_nursery() as nursery:
             process = await nursery.start(partial_process, [
-                sys.executable, "-m", "runtime.cli", "events", running.url, "--count", "3",
+                sys.executable, "-m", "rillet.runtime.cli", "events", running.url, "--count", "3",
                 "--include-types", "chain"])
             with trio.fail_after(20):
                 err = b""
@@ -119,16 +119,16 @@ async def partial_process(
 
 
 def _event_log_round_trips() -> str | None:
-    """Why replay cannot be tested here, or None when runtime.eventlog works."""
+    """Why replay cannot be tested here, or None when rillet.runtime.events.eventlog works."""
     try:
-        from runtime.eventlog import decode_event, encode_event
-        from runtime.events import RunStarted
+        from rillet.runtime.events.eventlog import decode_event, encode_event
+        from rillet.runtime.events.types import RunStarted
     except ImportError:
-        return "runtime.eventlog is not installed"
+        return "rillet.runtime.events.eventlog is not installed"
     try:
         decode_event(encode_event(RunStarted(run_id="r", name="n", kind="chain", seq=0)))
     except Exception as error:  # noqa: BLE001 - reported as the skip reason
-        return f"runtime.eventlog cannot decode what it encodes: {error}"
+        return f"rillet.runtime.events.eventlog cannot decode what it encodes: {error}"
     return None
 
 
@@ -152,7 +152,7 @@ def test_replay_of_a_missing_file_is_a_usage_error() -> None:
 def test_demo_model_falls_back_to_the_scripted_model_without_a_key() -> None:
     """--model with a provider but no key streams the scripted story and says why."""
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    done = subprocess.run([sys.executable, "-m", "runtime.cli", "demo", "--delay", "0",
+    done = subprocess.run([sys.executable, "-m", "rillet.runtime.cli", "demo", "--delay", "0",
                            "--model", "openai:gpt-4o-mini"], capture_output=True, text=True,
                           timeout=30, env=env)
     assert done.returncode == 0

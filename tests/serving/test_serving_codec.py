@@ -8,10 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from serving_apps import joke
 
-from runtime.chunks import AddableDict
-from runtime.errors import WireFormatError
-from runtime.http_input import RequestRejected, check_config, check_input, input_schema
-from runtime.sse_codec import (
+from rillet.runtime.chunks import AddableDict
+from rillet.runtime.errors import WireFormatError
+from rillet.runtime.serve.requests import RequestRejected, check_config, check_input, input_schema
+from rillet.runtime.wire.codec import ErrorInfo
+from rillet.runtime.wire.sse import (
     JSON,
     MSGPACK,
     MsgpackFrameParser,
@@ -23,7 +24,6 @@ from runtime.sse_codec import (
     sse_frame,
     to_tree,
 )
-from runtime.wire import ErrorInfo
 
 
 @pytest.mark.parametrize("media", [JSON, MSGPACK])

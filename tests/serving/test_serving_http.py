@@ -8,10 +8,10 @@ import trio
 from http_helpers import body, decoded, frames
 from serving_apps import JOKE, joke, make_ticks, pair
 
-from runtime.runlog import RunLogPatch
-from runtime.server import RunningServer, open_server
-from runtime.sse_codec import JSON, MSGPACK
-from runtime.worker import Worker
+from rillet.runtime.engine.worker import Worker
+from rillet.runtime.events.runlog import RunLogPatch
+from rillet.runtime.serve.server import RunningServer, open_server
+from rillet.runtime.wire.sse import JSON, MSGPACK
 
 MEDIA = pytest.mark.parametrize("media", [JSON, MSGPACK])
 
@@ -219,8 +219,8 @@ async def test_the_events_channel_carries_every_run(server: RunningServer,
     params = {"include_types": "chain", "policy": "block", "bound": "100"}
     async with client.stream("GET", "/events", params=params,
                              headers={"accept": media}) as feed:
-        from runtime.sse_codec import MsgpackFrameParser, SSEParser, decode_body
-        from runtime.wire import decode_value
+        from rillet.runtime.wire.codec import decode_value
+        from rillet.runtime.wire.sse import MsgpackFrameParser, SSEParser, decode_body
 
         parser = MsgpackFrameParser() if media == MSGPACK else SSEParser()
         chunks = feed.aiter_bytes()

@@ -6,10 +6,10 @@ import pytest
 import trio
 from serving_apps import JOKE, joke, make_ticks
 
-from runtime.errors import RemoteError
-from runtime.remote import RemoteRunnable, remote_events
-from runtime.server import RunningServer, open_server
-from runtime.worker import Worker
+from rillet.runtime.engine.worker import Worker
+from rillet.runtime.errors import RemoteError
+from rillet.runtime.serve.remote import RemoteRunnable, remote_events
+from rillet.runtime.serve.server import RunningServer, open_server
 
 MSGPACK_OR_NOT = pytest.mark.parametrize("use_msgpack", [False, True])
 

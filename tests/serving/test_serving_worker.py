@@ -7,11 +7,11 @@ import trio
 import trio.testing
 from serving_apps import JOKE, failing, joke, make_ticks
 
-from graphs import RunnableLambda
-from runtime.errors import WorkerBusy
-from runtime.events import Event, RunFinished, RunStarted
-from runtime.handles import RunCancelled
-from runtime.worker import Worker
+from rillet.graphs import RunnableLambda
+from rillet.runtime.engine.handles import RunCancelled
+from rillet.runtime.engine.worker import Worker
+from rillet.runtime.errors import WorkerBusy
+from rillet.runtime.events.types import Event, RunFinished, RunStarted
 
 
 def _sleeper(seconds: float, log: list[str] | None = None) -> RunnableLambda:

@@ -1,0 +1,385 @@
+"""The ``rillet`` command line.
+
+::
+
+    rillet demo [--model SPEC]                  stream a prompt | model | parser chain
+    rillet run module:attr --input JSON         stream one run's output (--events: live events,
+                                                --log FILE: record them for replay)
+    rillet serve module:attr [--port 8000]      serve a runnable (or a dict of them) over HTTP
+    rillet events URL                           tail a server's worker-wide event channel
+    rillet replay FILE                          show a recorded run's events
+    rillet draw module:attr [--mermaid]         draw a runnable's graph
+    rillet worker module:attr --redis URL       serve graphs from a Redis run queue (scale-out)
+
+``rillet demo`` streams on the embedded scripted model (no key, no network). ``serve`` shuts
+down gracefully on SIGINT/SIGTERM: new runs get 503, running runs get ``--shutdown-timeout``
+seconds to finish, then are cancelled; a second signal cancels them at once. Exit codes: 0
+done, 1 the run failed, 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import trio
+
+from rillet.runtime.cli.views import (
+    TargetError,
+    UsageError,
+    chunk_text,
+    first_error,
+    format_event,
+    load_target,
+    open_event_recorder,
+    register_component_types,
+)
+from rillet.runtime.errors import WireFormatError
+
+__all__ = ["main"]
+
+DEMO_STORY = (
+    "Once upon a time, a small stream learned to carry every word the moment it was spoken, "
+    "so nobody downstream ever had to wait for the whole sentence. It never grew a lake: "
+    "when the sea was busy, it simply slowed down."
+)
+
+
+def _say(*parts: object) -> None:
+    print("rillet:", *parts, file=sys.stderr, flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from rillet.nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser
+
+    prompt = ChatPromptTemplate.from_template("Tell me a short story about {topic}.")
+    model: Any = ScriptedChatModel(responses=[DEMO_STORY], delay=args.delay)
+    if args.model != "scripted":
+        try:
+            from rillet.nodes.providers import model_from_spec
+        except ImportError:
+            raise UsageError(f"--model {args.model} needs rillet.nodes.providers, which this "
+                             f"installation lacks; use --model scripted") from None
+        try:
+            model, note = model_from_spec(args.model, fallback=model)
+        except ValueError as error:
+            raise UsageError(f"--model: {error}") from None
+        if note:
+            _say(note)
+    chain = prompt | model | StrOutputParser()
+    print(f"$ chain = prompt | {type(model).__name__} | StrOutputParser; chain.stream({{'topic': {args.topic!r}}})")
+    for token in chain.stream({"topic": args.topic}):
+        sys.stdout.write(token)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+def _json_arg(text: str | None, option: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise UsageError(f"{option} must be JSON ({error}), got {text!r:.80}") from None
+
+
+def _runnable(spec: str) -> Any:
+    target = load_target(spec)
+    if isinstance(target, dict):
+        raise UsageError(f"{spec} is a dict of runnables {sorted(target)}; this command takes "
+                         f"one runnable (serve takes dicts)")
+    if not callable(getattr(target, "_launch", None)):
+        raise UsageError(f"{spec} is a {type(target).__name__}, not a runnable")
+    return target
+
+
+def _run(args: argparse.Namespace) -> int:
+    runnable = _runnable(args.target)
+    value, config = _json_arg(args.input, "--input"), _json_arg(args.config, "--config")
+    return trio.run(_run_async, runnable, value, config, args)
+
+
+async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Namespace) -> int:
+    from rillet.runtime.engine.worker import Worker
+    from rillet.runtime.events.render import render_event
+
+    async with Worker(max_concurrent_runs=1, max_queued=0) as worker:
+        run = await worker.submit(runnable, value, config, events=bool(args.events or args.log))
+        try:
+            if not run.publishes_events:
+                async for chunk in run.stream():
+                    sys.stdout.write(chunk_text(chunk))
+                    sys.stdout.flush()
+            else:
+                async with open_event_recorder(args.log, run.run_id) as log:
+                    start: float | None = None
+                    async for event in run.events(version=None):
+                        start = event.time if start is None else start
+                        if log is not None:
+                            await log(event)
+                        if args.events:
+                            shaped = render_event(event, "v2")
+                            if shaped is not None:
+                                print(format_event(shaped, event.time - start), flush=True)
+                        elif event.phase == "stream" and event.run_id == run.run_id:
+                            sys.stdout.write(chunk_text(event.data["chunk"]))
+                            sys.stdout.flush()
+        except Exception as error:  # noqa: BLE001 - the run's own error, shown to the user
+            print(file=sys.stdout)
+            _say(f"run failed: {type(error).__name__}: {error}")
+            return 1
+    if not args.events:
+        sys.stdout.write("\n")
+    if args.log:
+        _say(f"events recorded to {args.log} (rillet replay {args.log})")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from rillet.runtime.serve.server import served_names
+
+    target = load_target(args.target)
+    default = args.name or args.target.rpartition(":")[2].rpartition(".")[2]
+    try:
+        named = served_names(target, default_name=default)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from None
+    token = args.token or os.environ.get("RILLET_TOKEN") or None
+    try:
+        trio.run(_serve_async, named, token, args)
+    except (OSError, BaseExceptionGroup) as error:
+        cause = first_error(error, OSError)
+        if cause is None:
+            raise
+        reason = getattr(cause, "strerror", None) or cause
+        _say(f"cannot serve on {args.host}:{args.port}: {reason}")
+        return 1
+    return 0
+
+
+@asynccontextmanager
+async def _open_backend(named: dict[str, Any], args: argparse.Namespace) -> AsyncIterator[Any]:
+    """The in-process Worker, or with --redis a gateway to the shared run queue."""
+    if args.redis:
+        from rillet.runtime.scaleout.gateway import QueueGateway
+        from rillet.runtime.scaleout.service import open_scaleout_client
+
+        async with open_scaleout_client(args.redis, prefix=args.prefix) as client:
+            yield QueueGateway(client, named, max_concurrent_runs=args.max_concurrent_runs)
+        return
+    from rillet.runtime.engine.worker import Worker
+
+    async with Worker(max_concurrent_runs=args.max_concurrent_runs, max_queued=args.max_queued,
+                      shutdown_timeout=args.shutdown_timeout) as worker:
+        yield worker
+
+
+async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.Namespace) -> None:
+    from rillet.runtime.serve.server import serve
+
+    async with _open_backend(named, args) as worker:
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_on_signals, worker, stop)
+
+            async def run_server(task_status: trio.TaskStatus[str]) -> None:
+                await serve(named, host=args.host, port=args.port, token=token, worker=worker,
+                            max_body_bytes=args.max_body_bytes, shutdown_trigger=stop.wait,
+                            log_level="WARNING", task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            url = await nursery.start(run_server)
+            print(f"rillet: serving on {url}" + (" (bearer token required)" if token else ""))
+            for name in named:
+                print(f"  {name}: {url}/{name}/invoke  /batch  /stream  /stream_events  "
+                      f"/stream_log")
+            print(f"  events: {url}/events   health: {url}/healthz", flush=True)
+    _say("stopped")
+
+
+async def _on_signals(worker: Any, stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for _ in signals:
+            _say(f"shutting down: running runs get {worker.shutdown_timeout:g}s to finish "
+                 f"(signal again to cancel them now)")
+            stop.set()
+            break
+        async for _ in signals:
+            _say("cancelling running runs")
+            await worker.shutdown(timeout=0)
+            return
+
+
+def _events(args: argparse.Namespace) -> int:
+    from rillet.runtime.errors import RemoteError
+
+    try:
+        return trio.run(_events_async, args)
+    except RemoteError as error:
+        _say(f"events: {error}")
+        return 1
+
+
+async def _events_async(args: argparse.Namespace) -> int:
+    from rillet.runtime.serve.remote import remote_events
+    from rillet.runtime.wire.sse import JSON, dumps, to_tree
+
+    register_component_types()
+    filters = {key: getattr(args, key) for key in ("include_names", "include_types",
+                                                    "include_tags") if getattr(args, key)}
+    token = args.token or os.environ.get("RILLET_TOKEN") or None
+    seen = 0
+    async with remote_events(args.url, token=token, policy=args.policy, **filters) as events:
+        await events.connect()
+        _say(f"subscribed to {args.url.rstrip('/')}/events (policy {args.policy})")
+        start = time.monotonic()
+        async for event in events:
+            if args.json:
+                print(dumps(to_tree(event), JSON).decode(), flush=True)
+            else:
+                print(format_event(event, time.monotonic() - start), flush=True)
+            seen += 1
+            if args.count and seen >= args.count:
+                break
+        if events.dropped:
+            _say(f"{events.dropped} events were dropped (reader too slow for policy {args.policy})")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    try:
+        from rillet.runtime.events.eventlog import read_event_log
+    except ImportError:
+        raise UsageError("replay needs rillet.runtime.events.eventlog, which this installation lacks") from None
+    from rillet.runtime.errors import TruncatedLogError
+    from rillet.runtime.events.render import render_event
+    from rillet.runtime.wire.sse import JSON, dumps, to_tree
+
+    if not os.path.isfile(args.file):
+        raise UsageError(f"no such event log: {args.file}")
+    register_component_types()
+    code = 0
+    try:
+        events = read_event_log(args.file)
+    except TruncatedLogError as error:
+        _say(f"warning: {error}; showing the {len(error.events)} complete events before it")
+        events, code = error.events, 1
+    except WireFormatError as error:
+        _say(f"cannot read {args.file}: {error}")
+        return 1
+    start = events[0].time if events else 0.0
+    previous = start
+    for event in events:
+        if args.realtime:
+            time.sleep(min(max(event.time - previous, 0.0), 1.0))  # pauses capped at 1 s
+            previous = event.time
+        shaped = render_event(event, "v2")
+        if shaped is None:
+            continue
+        if args.json:
+            print(dumps(to_tree(shaped), JSON).decode(), flush=True)
+        else:
+            print(format_event(shaped, event.time - start), flush=True)
+    runs = len({event.run_id for event in events})
+    _say(f"{len(events)} events of {runs} runs from {args.file}")
+    return code
+
+
+def _draw(args: argparse.Namespace) -> int:
+    runnable = _runnable(args.target)
+    print(runnable.draw_mermaid() if args.mermaid else runnable.draw_ascii())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rillet", description="Stream LLM pipelines as bounded actors on trio."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="stream a prompt | model | parser chain (no key needed)")
+    demo.add_argument("--topic", default="a river")
+    demo.add_argument("--delay", type=float, default=0.03, help="seconds between tokens")
+    demo.add_argument("--model", default="scripted",
+                      help="scripted (default), openai:MODEL, anthropic:MODEL or ollama:MODEL")
+    demo.set_defaults(func=_demo)
+
+    run = commands.add_parser("run", help="stream one run of module:attr to the terminal")
+    run.add_argument("target", help="module:attr or path/to/file.py:attr")
+    run.add_argument("--input", required=True, help="the input, as JSON")
+    run.add_argument("--config", help="the run's config, as JSON")
+    run.add_argument("--events", action="store_true", help="show a live view of the run's events")
+    run.add_argument("--log", metavar="FILE", help="record the run's events (rillet replay FILE)")
+    run.set_defaults(func=_run)
+
+    serve = commands.add_parser("serve", help="serve a runnable (or a dict of them) over HTTP")
+    serve.add_argument("target", help="module:attr naming a runnable or a dict name -> runnable")
+    serve.add_argument("--name", help="serve a single runnable under this name (default: attr)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or $RILLET_TOKEN)")
+    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    serve.add_argument("--max-concurrent-runs", type=int, default=64)
+    serve.add_argument("--max-queued", type=int, default=256,
+                       help="submissions that may wait for a slot before 503 busy")
+    serve.add_argument("--shutdown-timeout", type=float, default=10.0,
+                       help="seconds running runs get to finish on SIGINT/SIGTERM")
+    serve.add_argument("--redis", metavar="URL",
+                       help="queue runs on Redis for `rillet worker` processes instead of "
+                            "running them here (redis://host:port/db)")
+    serve.add_argument("--prefix", default="rillet", help="Redis key prefix (with --redis)")
+    serve.set_defaults(func=_serve)
+
+    events = commands.add_parser("events", help="tail a server's event channel")
+    events.add_argument("url", help="the server's base URL, e.g. http://127.0.0.1:8000")
+    events.add_argument("--token", help="bearer token (or $RILLET_TOKEN)")
+    events.add_argument("--policy", default="drop_oldest",
+                        choices=["drop_oldest", "drop_newest", "block"])
+    for key in ("include_names", "include_types", "include_tags"):
+        events.add_argument(f"--{key.replace('_', '-')}", dest=key, action="append")
+    events.add_argument("--json", action="store_true", help="one JSON event per line")
+    events.add_argument("--count", type=int, default=0, help="stop after N events")
+    events.set_defaults(func=_events)
+
+    replay = commands.add_parser("replay", help="show the events of a recorded run")
+    replay.add_argument("file", help="an event log written by rillet run --log")
+    replay.add_argument("--json", action="store_true", help="one JSON event per line")
+    replay.add_argument("--realtime", action="store_true", help="keep the recorded pauses")
+    replay.set_defaults(func=_replay)
+
+    draw = commands.add_parser("draw", help="draw a runnable's graph")
+    draw.add_argument("target", help="module:attr or path/to/file.py:attr")
+    draw.add_argument("--mermaid", action="store_true", help="Mermaid instead of ASCII")
+    draw.set_defaults(func=_draw)
+
+    try:  # scale-out: serve graphs from a Redis run queue (rillet.runtime.cli.worker owns it)
+        from rillet.runtime.cli.worker import add_worker_command
+    except ImportError:
+        pass
+    else:
+        add_worker_command(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (UsageError, TargetError) as error:
+        print(f"rillet: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

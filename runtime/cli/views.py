@@ -1,0 +1,189 @@
+"""What the command line needs besides argparse: finding ``module:attr``, showing and recording
+events.
+
+``load_target("app.py:chain")`` or ``load_target("myapp.chains:joke")`` imports the module (the
+current directory first on ``sys.path``, as ``python -m`` does) and follows the dotted
+attribute. :func:`format_event` turns one ``astream_events`` dict into one readable line,
+indented by nesting depth::
+
+      0.000s  start   chain       RunnableSequence      {'topic': 'parrot'}
+      0.004s    chunk chat_model  ScriptedChatModel     'Why'
+
+>>> format_event({"event": "on_parser_stream", "name": "StrOutputParser", "parent_ids": ["r"],
+...               "data": {"chunk": "Hi"}}, 0.25)
+"   0.250s    chunk  parser      StrOutputParser       'Hi'"
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from rillet.runtime.errors import WireFormatError
+
+__all__ = [
+    "TargetError",
+    "UsageError",
+    "chunk_text",
+    "first_error",
+    "format_event",
+    "load_target",
+    "open_event_recorder",
+    "register_component_types",
+    "short",
+]
+
+_PHASES = {"start": "start", "stream": "chunk", "end": "end", "error": "error"}
+
+
+class TargetError(Exception):
+    """``module:attr`` does not name something loadable; the message says what is wrong."""
+
+
+class UsageError(Exception):
+    """Bad arguments: printed as ``rillet: error: ...`` with exit code 2."""
+
+
+def load_target(spec: str) -> Any:
+    """The object ``spec`` (``module:attr`` or ``path/to/file.py:attr``) names.
+
+    Raises:
+        TargetError: a malformed spec, a module that fails to import, or a missing attribute.
+    """
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise TargetError(f"expected module:attr (e.g. myapp.chains:joke or app.py:chain), "
+                          f"got {spec!r}")
+    if module_name.endswith(".py") or os.sep in module_name:
+        path = Path(module_name)
+        if not path.is_file():
+            raise TargetError(f"no such file: {module_name}")
+        module_spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[path.stem] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as error:
+            raise TargetError(f"importing {module_name} failed: {type(error).__name__}: "
+                              f"{error}") from error
+    else:
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
+            raise TargetError(f"cannot import module {module_name!r}: {error}") from error
+    value: Any = module
+    for part in attr.split("."):
+        if not hasattr(value, part):
+            names = sorted(n for n in vars(value) if not n.startswith("_"))[:20]
+            raise TargetError(f"{module_name}:{attr}: {part!r} not found; it has {names}")
+        value = getattr(value, part)
+    return value
+
+
+def short(value: Any, width: int = 60) -> str:
+    """A one-line preview of a value: text content for messages, a clipped repr otherwise."""
+    content = getattr(value, "content", None)
+    if content is None and isinstance(value, dict) and "__type__" in value:
+        content = value.get("content")  # a remote message sent as its fields
+    text = repr(content if isinstance(content, str) else value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def chunk_text(chunk: Any) -> str:
+    """How ``rillet run`` prints an output chunk: text as it is, anything else on a line."""
+    if isinstance(chunk, str):
+        return chunk
+    content = getattr(chunk, "content", None)
+    if isinstance(content, str):
+        return content
+    return f"{chunk!r}\n"
+
+
+def format_event(event: dict[str, Any], elapsed: float) -> str:
+    """One readable line for an ``astream_events`` dict; ``elapsed`` seconds since the start."""
+    name = str(event.get("event", "?"))
+    if name == "on_custom_event":
+        phase, kind = "custom", "custom"
+    else:
+        stem, _, last = name.removeprefix("on_").rpartition("_")
+        phase, kind = _PHASES.get(last, last), stem
+    data = event.get("data") or {}
+    if not isinstance(data, dict):
+        detail = short(data)
+    elif "error" in data:
+        error = data["error"]
+        kind_name = getattr(error, "type", None) or type(error).__name__
+        detail = f"{kind_name}: {getattr(error, 'message', None) or error}"
+    elif "chunk" in data:
+        detail = short(data["chunk"])
+    elif "output" in data:
+        detail = "-> " + short(data["output"])
+    elif "input" in data:
+        detail = short(data["input"])
+    else:
+        detail = ""
+    depth = "  " * len(event.get("parent_ids") or ())
+    return f"{elapsed:8.3f}s  {depth}{phase:<6} {kind:<11} {event.get('name', '?'):<21} {detail}"
+
+
+@asynccontextmanager
+async def open_event_recorder(path: str | None, run_id: str) -> AsyncIterator[Any]:
+    """``async with open_event_recorder(path, run_id) as record``: ``await record(event)``
+    appends ``event`` to an event log at ``path`` (``rillet replay`` reads it); no path: ``None``.
+
+    Raises:
+        UsageError: ``rillet.runtime.events.eventlog`` is not installed.
+    """
+    if path is None:
+        yield None
+        return
+    try:
+        from rillet.runtime.events.eventlog import encode_event
+        from rillet.runtime.wire.logfile import open_log_writer
+        from rillet.runtime.wire.sse import sendable
+    except ImportError:
+        raise UsageError("--log needs rillet.runtime.events.eventlog, which this installation lacks") from None
+
+    async with open_log_writer(path, header={"run_id": run_id}) as writer:
+
+        async def write(event: Any) -> None:
+            try:
+                tree = encode_event(event)
+            except WireFormatError:
+                # A value of no registered wire type: record its plain description instead
+                # of losing the event (``rillet replay`` shows it the same way).
+                tree = encode_event(attrs.evolve(event, data=sendable(dict(event.data))))
+            await writer.write(tree)
+
+        yield write
+
+
+def first_error(error: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """The first ``kind`` inside ``error`` (nurseries wrap errors in groups)."""
+    if isinstance(error, kind):
+        return error
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            found = first_error(inner, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def register_component_types() -> None:
+    """Import ``nodes`` so logs and servers' messages and prompt values decode as themselves."""
+    try:
+        import rillet.nodes  # noqa: F401 - registers its wire types as a side effect
+    except ImportError:
+        pass

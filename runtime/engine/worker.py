@@ -1,0 +1,277 @@
+"""The worker: a long-running trio service that runs many runs at once, under limits.
+
+``async with Worker(max_concurrent_runs=8, max_queued=32) as worker:`` gives a service that
+
+- starts at most ``max_concurrent_runs`` runs at once; a submission beyond that waits for a slot
+  (fairly, first come first served), and at most ``max_queued`` submissions wait: the next one
+  gets :class:`~rillet.runtime.errors.WorkerBusy` at once instead of a queue that grows without limit;
+- publishes the events of every run on one worker-wide bus (:meth:`Worker.subscribe`), each
+  subscriber with its own policy — ``drop_oldest`` by default, so a slow monitor never slows
+  the runs; ``block`` is lossless and parks every run behind the slowest reader;
+- shuts down gracefully when the ``async with`` block ends (or :meth:`Worker.shutdown` is
+  called): it stops accepting, lets running runs finish within ``shutdown_timeout`` seconds,
+  then cancels the rest and waits for them to stop. A block left by an exception cancels the
+  runs at once.
+
+Runnables are duck-typed: anything with the ``Runnable._launch`` signature runs here, so this
+module imports neither ``graphs`` nor ``nodes``.
+
+>>> # async with Worker(max_concurrent_runs=4) as worker:
+>>> #     run = await worker.submit(chain, {"topic": "parrot"})
+>>> #     print(await run.result())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+
+from rillet.runtime.engine.handles import WorkerRun
+from rillet.runtime.engine.scope import new_run_id
+from rillet.runtime.engine.supervisor import RunHandle
+from rillet.runtime.errors import WorkerBusy
+from rillet.runtime.events.bus import EventBus, Subscription
+from rillet.runtime.events.render import EventFilter
+from rillet.runtime.logs import get_logger
+
+__all__ = ["Worker", "WorkerStatistics"]
+
+# Past the shutdown deadline, how long cancelled runs get to unwind before the worker gives up
+# waiting (a sync function stuck in a thread cannot be interrupted).
+_UNWIND_GRACE = 5.0
+
+
+@attrs.frozen
+class WorkerStatistics:
+    """A snapshot of a worker: runs running and waiting, totals, and whether it accepts runs."""
+
+    running: int
+    waiting: int
+    max_concurrent_runs: int
+    max_queued: int
+    accepted: int
+    rejected: int
+    accepting: bool
+    subscribers: int
+
+
+class Worker:
+    """Runs many runnables concurrently under limits; see the module docstring.
+
+    Args:
+        max_concurrent_runs: runs running at once.
+        max_queued: submissions that may wait for a slot; the next gets ``WorkerBusy``.
+        shutdown_timeout: seconds running runs get to finish when the worker shuts down.
+        event_bound: buffer of a run's own event subscription (``submit(events=True)``).
+
+    Example::
+
+        async with Worker(max_concurrent_runs=4) as worker:
+            run = await worker.submit(chain, {"topic": "parrot"})
+            async for token in run.stream():
+                print(token, end="")
+    """
+
+    def __init__(
+        self,
+        *,
+        max_concurrent_runs: int = 64,
+        max_queued: int = 256,
+        shutdown_timeout: float = 10.0,
+        event_bound: int = 64,
+    ) -> None:
+        if not isinstance(max_concurrent_runs, int) or max_concurrent_runs < 1:
+            raise ValueError(
+                f"max_concurrent_runs must be an int >= 1, got {max_concurrent_runs!r}")
+        if not isinstance(max_queued, int) or max_queued < 0:
+            raise ValueError(f"max_queued must be an int >= 0, got {max_queued!r}")
+        if shutdown_timeout < 0:
+            raise ValueError(f"shutdown_timeout must be >= 0 seconds, got {shutdown_timeout!r}")
+        self.max_concurrent_runs, self.max_queued = max_concurrent_runs, max_queued
+        self.shutdown_timeout, self.event_bound = shutdown_timeout, event_bound
+        self.bus = EventBus()
+        self._limiter = trio.CapacityLimiter(max_concurrent_runs)
+        self._runs: set[WorkerRun] = set()
+        self._idle = trio.Event()
+        self._idle.set()
+        self._waiting: set[trio.CancelScope] = set()
+        self._accepting = True
+        self._accepted = self._rejected = 0
+        self._log = get_logger(component="worker")
+
+    async def __aenter__(self) -> Worker:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        # Leaving with an error (Ctrl-C, a crash) cancels the runs at once instead of draining.
+        await self.shutdown(timeout=0 if exc_type is not None else None)
+
+    @property
+    def accepting(self) -> bool:
+        """False once shutdown began: every submission then gets ``WorkerBusy``."""
+        return self._accepting
+
+    def statistics(self) -> WorkerStatistics:
+        return WorkerStatistics(
+            running=len(self._runs), waiting=len(self._waiting),
+            max_concurrent_runs=self.max_concurrent_runs, max_queued=self.max_queued,
+            accepted=self._accepted, rejected=self._rejected, accepting=self._accepting,
+            subscribers=self.bus.statistics()["subscribers"],
+        )
+
+    async def submit(
+        self,
+        runnable: Any,
+        input: Any,
+        config: Mapping[str, Any] | None = None,
+        *,
+        events: bool = False,
+    ) -> WorkerRun:
+        """Start one run of ``runnable`` on ``input`` once a slot is free; return its handle.
+
+        Args:
+            config: the run's config; a ``run_id`` is assigned when it has none.
+            events: publish this run's events to the handle (``run.events()``) instead of its
+                output (``run.stream()``); ``run.result()`` works either way.
+
+        Raises:
+            WorkerBusy: ``max_queued`` submissions already wait, or the worker shuts down.
+            TypeError: ``runnable`` is not a runnable.
+        """
+        launch = getattr(runnable, "_launch", None)
+        if not callable(launch):
+            raise TypeError(
+                f"Worker.submit expected a runnable (an object with _launch, such as a "
+                f"rillet.graphs.Runnable), got {type(runnable).__name__}: {runnable!r:.80}"
+            )
+        self._check_accepting()
+        token = object()
+        if self._limiter.available_tokens == 0 and len(self._waiting) >= self.max_queued:
+            self._rejected += 1
+            raise WorkerBusy(
+                f"worker is busy: {len(self._runs)} runs running (max_concurrent_runs="
+                f"{self.max_concurrent_runs}) and {len(self._waiting)} submissions waiting "
+                f"(max_queued={self.max_queued}); retry later"
+            )
+        with trio.CancelScope() as wait_scope:
+            self._waiting.add(wait_scope)
+            try:
+                await self._limiter.acquire_on_behalf_of(token)
+            finally:
+                self._waiting.discard(wait_scope)
+        if wait_scope.cancelled_caught or not self._accepting:
+            if not wait_scope.cancelled_caught:
+                self._limiter.release_on_behalf_of(token)
+            self._check_accepting()
+        try:
+            run = self._launch(launch, runnable, input, config, events, token)
+        except BaseException:
+            self._limiter.release_on_behalf_of(token)
+            raise
+        self._accepted += 1
+        return run
+
+    def _launch(
+        self, launch: Any, runnable: Any, input: Any, config: Mapping[str, Any] | None,
+        events: bool, token: object,
+    ) -> WorkerRun:
+        cfg = dict(config or {})
+        run_id = cfg.setdefault("run_id", new_run_id())
+        own_bus = EventBus() if events else None
+        sub = own_bus.subscribe(policy="block", bound=self.event_bound) if own_bus else None
+        buses = (own_bus, self.bus) if own_bus is not None else (self.bus,)
+
+        def on_done(_handle: RunHandle) -> None:
+            # Sync, in the run's own task as it ends: the slot frees before the next checkpoint.
+            self._limiter.release_on_behalf_of(token)
+            self._runs.discard(run)
+            if own_bus is not None:
+                own_bus.close()
+            if not self._runs:
+                self._idle.set()
+
+        handle: RunHandle = launch(
+            [input], cfg, start_input=input, buses=buses, sink=not events, on_done=on_done
+        )
+        name = runnable.get_name() if hasattr(runnable, "get_name") else type(runnable).__name__
+        run = WorkerRun(handle, run_id=run_id, name=name, runnable=runnable, subscription=sub)
+        self._runs.add(run)
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
+        return run
+
+    def _check_accepting(self) -> None:
+        if not self._accepting:
+            self._rejected += 1
+            raise WorkerBusy("worker is shutting down and accepts no new runs")
+
+    def subscribe(
+        self,
+        *,
+        policy: str = "drop_oldest",
+        bound: int = 256,
+        include_names: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
+    ) -> Subscription:
+        """Subscribe to the events of every run that starts from now on.
+
+        Filtered events never take buffer space. The subscription ends (after its buffered
+        events) when the worker shuts down; close it (``with``) to leave earlier.
+
+        Example::
+
+            with worker.subscribe(policy="drop_oldest", include_types=["chat_model"]) as sub:
+                async for event in sub:
+                    print(event.run_id, event.name, event.phase)
+
+        Raises:
+            ValueError: an unknown policy or a bound < 1.
+            RuntimeError: the worker has shut down.
+        """
+        event_filter = EventFilter(
+            include_names=include_names, include_types=include_types, include_tags=include_tags,
+            exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
+        )
+        return self.bus.subscribe(
+            policy=policy, bound=bound, accept=event_filter.as_predicate(),
+            # Checked once per run: runs this subscriber cannot see build no events for it.
+            prefilter=None if event_filter.trivial else event_filter.accepts_values,
+        )
+
+    def stop_accepting(self) -> None:
+        """Refuse new submissions from now on (sync); waiting submissions get ``WorkerBusy``."""
+        self._accepting = False
+        for scope in tuple(self._waiting):
+            scope.cancel()
+
+    async def wait_idle(self) -> None:
+        """Wait until no run is running."""
+        while self._runs:
+            await self._idle.wait()
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        """Stop accepting, let runs finish within ``timeout`` (default ``shutdown_timeout``),
+        then cancel the rest and wait for them; end every worker subscription. Idempotent.
+
+        Cancelling the caller skips the wait for running runs: they are cancelled at once.
+        """
+        self.stop_accepting()
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        left: int | None = None
+        try:
+            with trio.move_on_after(timeout):
+                await self.wait_idle()
+        finally:
+            left = len(self._runs)
+            for run in tuple(self._runs):
+                run.cancel(reason="the worker shut down before it finished")
+            with trio.CancelScope(shield=True), trio.move_on_after(_UNWIND_GRACE):
+                await self.wait_idle()
+            self.bus.close()
+            self._log.info("worker_stopped", cancelled=left, stuck=len(self._runs))

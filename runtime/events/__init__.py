@@ -1,0 +1,45 @@
+"""Lifecycle events: what a run reports, who hears it, and how it is shown or kept.
+
+Holds the frozen event classes (:mod:`.types`), the :class:`EventBus` with its bounded,
+per-subscriber policies (:mod:`.bus`), the LangChain-shaped v1/v2 renderers and filters
+(:mod:`.render`), JSON-patch run logs (:mod:`.runlog`) and msgpack event logs for saving and
+replaying runs (:mod:`.eventlog`).
+
+May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.chunks`, :mod:`rillet.runtime.logs`
+and :mod:`rillet.runtime.wire`. The engine publishes into this package; nothing here starts or
+drives a run.
+"""
+
+from rillet.runtime.events.bus import EventBus, Subscription, SubscriptionStatistics
+from rillet.runtime.events.eventlog import open_event_log, read_event_log, replay_event_log
+from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.runlog import RunLog, RunLogPatch
+from rillet.runtime.events.types import (
+    KINDS,
+    ChunkEmitted,
+    CustomEvent,
+    Event,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+)
+
+__all__ = [
+    "KINDS",
+    "ChunkEmitted",
+    "CustomEvent",
+    "Event",
+    "EventBus",
+    "EventFilter",
+    "RunFailed",
+    "RunFinished",
+    "RunLog",
+    "RunLogPatch",
+    "RunStarted",
+    "Subscription",
+    "SubscriptionStatistics",
+    "open_event_log",
+    "read_event_log",
+    "render_event",
+    "replay_event_log",
+]

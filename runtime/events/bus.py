@@ -1,0 +1,209 @@
+"""The event bus: broadcasts a run's lifecycle events to any number of subscribers.
+
+Each subscriber reads through its own bounded channel and picks a policy for when it falls
+behind:
+
+- ``"block"`` (lossless): the run waits for the subscriber. The default of ``astream_events`` and
+  ``astream_log``: a slow consumer parks the producers instead of growing a queue.
+- ``"drop_oldest"`` / ``"drop_newest"``: the run never waits; the subscriber loses the oldest
+  buffered (or the newest) events and ``Subscription.dropped`` counts them. For monitoring.
+
+>>> bus = EventBus()
+>>> sub = bus.subscribe(policy="drop_newest", bound=1)
+>>> bus.active
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+import trio
+
+if TYPE_CHECKING:
+    from rillet.runtime.events.types import Event
+
+__all__ = ["POLICIES", "EventBus", "Subscription", "SubscriptionStatistics"]
+
+POLICIES: Final = ("block", "drop_oldest", "drop_newest")
+
+
+@attrs.frozen
+class SubscriptionStatistics:
+    """A snapshot of one subscription: events delivered, dropped and waiting in its channel."""
+
+    delivered: int
+    dropped: int
+    buffered: int
+    policy: str
+
+
+class Subscription:
+    """One subscriber's view of a bus: an async iterator of events, closed when the bus closes.
+
+    Create with :meth:`EventBus.subscribe`; use as a context manager so an abandoned subscriber
+    stops costing the run anything.
+    """
+
+    def __init__(
+        self,
+        bus: EventBus,
+        *,
+        policy: str,
+        bound: int,
+        accept: Callable[[Event], bool] | None,
+        prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"subscription policy must be one of {list(POLICIES)}, got {policy!r}")
+        if not isinstance(bound, int) or bound < 1:
+            raise ValueError(f"subscription bound must be an int >= 1, got {bound!r}")
+        self.policy, self.bound, self.accept = policy, bound, accept
+        self.prefilter = prefilter
+        self._bus = bus
+        self._send, self._recv = trio.open_memory_channel["Event"](bound)
+        # drop_oldest evicts from the buffer, so the bus keeps a receiving end of its own.
+        self._evict = self._recv.clone() if policy == "drop_oldest" else None
+        self.dropped = 0
+        self.delivered = 0
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Event:
+        # Take what is buffered without a schedule point; wait only when the buffer is empty.
+        try:
+            return self._recv.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+        try:
+            event = await self._recv.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+        return event
+
+    def receive_nowait(self) -> Event:
+        """The next buffered event; raises ``trio.WouldBlock`` or ``trio.EndOfChannel``."""
+        return self._recv.receive_nowait()
+
+    def statistics(self) -> SubscriptionStatistics:
+        return SubscriptionStatistics(
+            delivered=self.delivered,
+            dropped=self.dropped,
+            buffered=self._recv.statistics().current_buffer_used,
+            policy=self.policy,
+        )
+
+    def close(self) -> None:
+        """Stop receiving; the bus forgets this subscriber at its next publish."""
+        self._recv.close()
+        if self._evict is not None:
+            self._evict.close()
+        self._bus._forget(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _end(self) -> None:
+        self._send.close()
+
+    def _offer_nowait(self, event: Event) -> bool:
+        """Deliver without waiting; False when a ``block`` subscriber is full."""
+        try:
+            self._send.send_nowait(event)
+        except trio.WouldBlock:
+            if self.policy == "block":
+                return False
+            self.dropped += 1
+            if self.policy == "drop_newest":
+                return True
+            assert self._evict is not None
+            try:
+                self._evict.receive_nowait()
+            except trio.WouldBlock:  # the reader just emptied it
+                pass
+            self._send.send_nowait(event)
+        self.delivered += 1
+        return True
+
+    async def _offer(self, event: Event) -> None:
+        await self._send.send(event)
+        self.delivered += 1
+
+
+class EventBus:
+    """Broadcasts events to subscribers; see the module docstring for policies.
+
+    A run decides once, when it starts, whether anybody listens (:attr:`active`); a run with no
+    subscriber builds no event objects at all.
+    """
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscription] = []
+        self.closed = False
+
+    @property
+    def active(self) -> bool:
+        return bool(self._subscribers)
+
+    def subscribe(
+        self,
+        *,
+        policy: str = "block",
+        bound: int = 64,
+        accept: Callable[[Event], bool] | None = None,
+        prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
+    ) -> Subscription:
+        """Add a subscriber; ``accept`` filters events before they take buffer space.
+
+        ``prefilter(name, kind, tags)`` says which *runs* may interest the subscriber at all:
+        a run that no subscriber's prefilter wants builds no event objects.
+        """
+        if self.closed:
+            raise RuntimeError("cannot subscribe to a closed event bus")
+        sub = Subscription(self, policy=policy, bound=bound, accept=accept, prefilter=prefilter)
+        self._subscribers.append(sub)
+        return sub
+
+    def wants(self, name: str, kind: str, tags: tuple[str, ...]) -> bool:
+        """Whether some subscriber may accept events of a run with this name, kind and tags."""
+        return any(sub.prefilter is None or sub.prefilter(name, kind, tags)
+                   for sub in self._subscribers)
+
+    async def publish(self, event: Event) -> None:
+        """Deliver ``event`` to every subscriber, waiting only for full ``block`` subscribers.
+
+        Does not checkpoint when nobody is full: an actor publishing a stream event and then
+        sending its chunk keeps the per-chunk cost to plain function calls.
+        """
+        for sub in tuple(self._subscribers):  # a broken subscriber leaves mid-loop
+            if sub.accept is not None and not sub.accept(event):
+                continue
+            try:
+                if not sub._offer_nowait(event):
+                    await sub._offer(event)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._forget(sub)
+
+    def close(self) -> None:
+        """End every subscription: each subscriber sees end-of-stream after its buffered events."""
+        self.closed = True
+        for sub in self._subscribers:
+            sub._end()
+        self._subscribers.clear()
+
+    def _forget(self, sub: Subscription) -> None:
+        try:
+            self._subscribers.remove(sub)
+        except ValueError:
+            pass
+
+    def statistics(self) -> dict[str, Any]:
+        return {"subscribers": len(self._subscribers)}

@@ -1,0 +1,44 @@
+"""Serving over HTTP: LangServe-shaped endpoints for runnables, and clients for them.
+
+Holds the Starlette app on hypercorn's trio worker (:mod:`.server`), the run endpoints with
+SSE/msgpack streaming and disconnect handling (:mod:`.endpoints`), request parsing and limits
+(:mod:`.requests`), and the HTTP clients :class:`RemoteRunnable` and :func:`remote_events`
+(:mod:`.remote`).
+
+May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.wire`, :mod:`rillet.runtime.events`
+and :mod:`rillet.runtime.engine` (it serves a :class:`~rillet.runtime.engine.Worker`). The server
+needs the ``serve`` extra (Starlette, hypercorn), imported only when :func:`open_server`,
+:func:`serve` or :func:`create_app` is first used; the clients need only httpx.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rillet.runtime.serve.remote import RemoteEvents, RemoteRunnable, remote_events
+
+if TYPE_CHECKING:
+    from rillet.runtime.serve.server import RunningServer, create_app, open_server, serve
+
+__all__ = [
+    "RemoteEvents",
+    "RemoteRunnable",
+    "RunningServer",
+    "create_app",
+    "open_server",
+    "remote_events",
+    "serve",
+]
+
+_SERVER_NAMES = frozenset({"RunningServer", "create_app", "open_server", "serve"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER_NAMES:
+        from rillet.runtime.extras import require_extra
+
+        require_extra("serve", "starlette", "hypercorn", what=f"rillet.runtime.serve.{name}")
+        from rillet.runtime.serve import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

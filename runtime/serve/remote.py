@@ -1,0 +1,353 @@
+"""A client for ``rillet serve``: a runnable whose runs happen on a server.
+
+``RemoteRunnable(url)`` speaks to the endpoints under one served name with the Runnable API:
+``invoke``/``ainvoke``, ``batch``/``abatch``, ``stream``/``astream``, ``astream_events`` and
+``astream_log``. Values come back decoded (tuples, registered wire types; a type this process
+has not registered, e.g. without ``import nodes``, arrives as ``{"__type__": ..., fields}``); a
+failed run raises :class:`~rillet.runtime.errors.RemoteError` with the server's error type and
+message (and the HTTP status when the server refused the request). Leaving a stream early
+closes the connection, which cancels the run on the server. :func:`remote_events` tails a
+server's ``/events``.
+
+httpx is imported on first use, so ``import runtime`` does not need it.
+
+>>> # joke = RemoteRunnable("http://127.0.0.1:8000/joke")
+>>> # joke.invoke({"topic": "parrot"})
+>>> # async for token in joke.astream({"topic": "parrot"}): ...
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, Self
+
+from rillet.runtime.errors import RemoteError, WireFormatError
+from rillet.runtime.wire.codec import encode_value
+from rillet.runtime.wire.sse import (
+    JSON,
+    MSGPACK,
+    MsgpackFrameParser,
+    SSEParser,
+    decode_body,
+    decode_lenient,
+    dumps,
+)
+
+__all__ = ["RemoteEvents", "RemoteRunnable", "remote_events"]
+
+
+def _headers(token: str | None, media: str) -> dict[str, str]:
+    accept = MSGPACK if media == MSGPACK else f"{JSON}, text/event-stream"
+    headers = {"accept": accept, "content-type": media}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _error_from(status: int, body: bytes, content_type: str) -> RemoteError:
+    media = MSGPACK if content_type.startswith(MSGPACK) else JSON
+    try:
+        tree = decode_body(body, media, lenient=True)
+    except WireFormatError:
+        return RemoteError("HTTPError", body[:200].decode(errors="replace"), status=status)
+    if isinstance(tree, dict) and "message" in tree:
+        return RemoteError(str(tree.get("type", "HTTPError")), str(tree["message"]), status=status)
+    return RemoteError("HTTPError", repr(tree)[:200], status=status)
+
+
+@contextmanager
+def _transport_errors(url: str) -> Iterator[None]:
+    """httpx's connection and timeout errors as RemoteError, naming the URL."""
+    import httpx
+
+    try:
+        yield
+    except httpx.TransportError as error:
+        raise RemoteError(type(error).__name__, f"{url}: {error or 'no answer'}") from error
+
+
+def _parser(media: str) -> Any:
+    return MsgpackFrameParser() if media == MSGPACK else SSEParser()
+
+
+def _decode_frame(data: Any, media: str) -> Any:
+    if media == MSGPACK:
+        return decode_lenient(data)
+    return decode_body(data.encode(), JSON, lenient=True) if data else None
+
+
+class RemoteEvents:
+    """The frames of one streaming response, as an async iterator object.
+
+    Yields the decoded ``data`` of each ``data`` frame (through ``transform``); ends at
+    ``end``; raises :class:`RemoteError` at ``error``. ``run_id`` is known after the first
+    item; ``dropped`` counts events the server reported lost (``/events`` with a drop policy).
+    Leaving early (``aclose``, ``async with``) closes the connection.
+    """
+
+    def __init__(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str],
+                 media: str, timeout: float | None,
+                 transform: Callable[[Any], Any] = lambda value: value) -> None:
+        self._request = (method, url, body, headers)
+        self._media, self._timeout, self._transform = media, timeout, transform
+        self._frames: deque[tuple[str, Any]] = deque()
+        self._client: Any = None
+        self._response: Any = None
+        self._bytes: Any = None
+        self._parser = _parser(media)
+        self._finished = False
+        self.run_id: str | None = None
+        self.dropped = 0
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._client is None:
+            await self._open()
+        while True:
+            while self._frames:
+                event, data = self._frames.popleft()
+                if event == "data":
+                    return self._transform(_decode_frame(data, self._media))
+                if event in ("end", "error"):
+                    await self.aclose()
+                    if event == "end":
+                        raise StopAsyncIteration
+                    info = _decode_frame(data, self._media) or {}
+                    raise RemoteError(str(info.get("type")), str(info.get("message")),
+                                      status=info.get("status_code"))
+                if event in ("metadata", "dropped"):
+                    info = _decode_frame(data, self._media) or {}
+                    self.run_id = info.get("run_id", self.run_id)
+                    self.dropped = info.get("dropped", self.dropped)
+            try:
+                with _transport_errors(self._request[1]):
+                    chunk = await self._bytes.__anext__()
+            except StopAsyncIteration:
+                await self.aclose()
+                raise RemoteError("ConnectionClosed", "the server closed the stream before its "
+                                  "end event") from None
+            self._frames.extend(self._parser.feed(chunk))
+
+    async def connect(self) -> None:
+        """Open the connection and wait for the server's first (metadata) frame: from then
+        on the subscription is live. Iterating connects by itself; call this to know when.
+
+        Raises:
+            RemoteError: the server refused the request or closed the stream.
+        """
+        if self._client is None:
+            await self._open()
+        while not self._frames:
+            try:
+                with _transport_errors(self._request[1]):
+                    chunk = await self._bytes.__anext__()
+            except StopAsyncIteration:
+                await self.aclose()
+                raise RemoteError("ConnectionClosed", "the server closed the stream before "
+                                  "its first frame") from None
+            self._frames.extend(self._parser.feed(chunk))
+
+    async def _open(self) -> None:
+        import httpx
+
+        method, url, body, headers = self._request
+        self._client = httpx.AsyncClient(timeout=self._timeout)
+        try:
+            request = self._client.build_request(method, url, content=body, headers=headers)
+            with _transport_errors(url):
+                self._response = await self._client.send(request, stream=True)
+            if self._response.status_code >= 400:
+                content = await self._response.aread()
+                raise _error_from(self._response.status_code, content,
+                                  self._response.headers.get("content-type", ""))
+            self._bytes = self._response.aiter_bytes()
+        except BaseException:
+            await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection (the server cancels the run if it still runs)."""
+        self._finished = True
+        if self._bytes is not None:
+            await self._bytes.aclose()
+        if self._response is not None:
+            await self._response.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+        self._bytes = self._response = None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class RemoteRunnable:
+    """A runnable served by ``rillet serve`` at ``url`` (e.g. ``http://host:8000/joke``).
+
+    Args:
+        url: the served name's base URL.
+        token: bearer token, when the server asks for one.
+        timeout: seconds for connecting and between bytes (``None``: wait forever).
+        use_msgpack: talk msgpack instead of JSON.
+
+    Example::
+
+        joke = RemoteRunnable("http://127.0.0.1:8000/joke")
+        print(joke.invoke({"topic": "parrot"}))
+        async for event in joke.astream_events({"topic": "parrot"}, include_types=["chat_model"]):
+            ...
+    """
+
+    def __init__(self, url: str, *, token: str | None = None, timeout: float | None = 60.0,
+                 use_msgpack: bool = False) -> None:
+        self.url, self.token, self.timeout = url.rstrip("/"), token, timeout
+        self.media = MSGPACK if use_msgpack else JSON
+
+    def __repr__(self) -> str:
+        return f"RemoteRunnable({self.url!r})"
+
+    def _body(self, payload: Mapping[str, Any]) -> bytes:
+        return dumps(encode_value(dict(payload)), self.media)
+
+    def _decode_reply(self, status: int, content: bytes, content_type: str) -> Any:
+        if status >= 400:
+            raise _error_from(status, content, content_type)
+        media = MSGPACK if content_type.startswith(MSGPACK) else JSON
+        return decode_body(content, media, lenient=True)
+
+    def invoke(self, input: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """Run once on the server and return the whole output."""
+        return self._post_sync("invoke", {"input": input, "config": dict(config or {})})["output"]
+
+    async def ainvoke(self, input: Any, config: Mapping[str, Any] | None = None,
+                      **kwargs: Any) -> Any:
+        """Run once on the server and return the whole output."""
+        reply = await self._post("invoke", {"input": input, "config": dict(config or {})})
+        return reply["output"]
+
+    def batch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
+        """Run every input on the server; outputs in order. ``config``: one, or one per input."""
+        output: list[Any] = self._post_sync("batch", {"inputs": inputs,
+                                                      "config": config or {}})["output"]
+        return output
+
+    async def abatch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
+        """Run every input on the server; outputs in order."""
+        reply = await self._post("batch", {"inputs": inputs, "config": config or {}})
+        output: list[Any] = reply["output"]
+        return output
+
+    def _post_sync(self, endpoint: str, payload: Mapping[str, Any]) -> Any:
+        import httpx
+
+        with httpx.Client(timeout=self.timeout) as client, _transport_errors(self.url):
+            reply = client.post(f"{self.url}/{endpoint}", content=self._body(payload),
+                                headers=_headers(self.token, self.media))
+        return self._decode_reply(reply.status_code, reply.content,
+                                  reply.headers.get("content-type", ""))
+
+    async def _post(self, endpoint: str, payload: Mapping[str, Any]) -> Any:
+        import httpx
+
+        async with httpx.AsyncClient(timeout=self.timeout) as client:
+            with _transport_errors(self.url):
+                reply = await client.post(f"{self.url}/{endpoint}", content=self._body(payload),
+                                          headers=_headers(self.token, self.media))
+        return self._decode_reply(reply.status_code, reply.content,
+                                  reply.headers.get("content-type", ""))
+
+    def _frames(self, endpoint: str, payload: Mapping[str, Any]) -> RemoteEvents:
+        return RemoteEvents("POST", f"{self.url}/{endpoint}", body=self._body(payload),
+                            headers=_headers(self.token, self.media), media=self.media,
+                            timeout=self.timeout)
+
+    def astream(self, input: Any, config: Mapping[str, Any] | None = None,
+                **kwargs: Any) -> RemoteEvents:
+        """Stream the output chunks of one run on the server (inside trio)."""
+        return self._frames("stream", {"input": input, "config": dict(config or {})})
+
+    def stream(self, input: Any, config: Mapping[str, Any] | None = None,
+               **kwargs: Any) -> Iterator[Any]:
+        """Stream the output chunks from synchronous code; closing the iterator early closes
+        the connection (and cancels the run on the server)."""
+        import httpx
+
+        body = self._body({"input": input, "config": dict(config or {})})
+        parser = _parser(self.media)
+        with httpx.Client(timeout=self.timeout) as client, _transport_errors(self.url), \
+                client.stream("POST", f"{self.url}/stream", content=body,
+                              headers=_headers(self.token, self.media)) as reply:
+            if reply.status_code >= 400:
+                raise _error_from(reply.status_code, reply.read(),
+                                  reply.headers.get("content-type", ""))
+            for chunk in reply.iter_bytes():
+                for event, data in parser.feed(chunk):
+                    if event == "data":
+                        yield _decode_frame(data, self.media)
+                    elif event == "end":
+                        return
+                    elif event == "error":
+                        info = _decode_frame(data, self.media) or {}
+                        raise RemoteError(str(info.get("type")), str(info.get("message")),
+                                          status=info.get("status_code"))
+        raise RemoteError("ConnectionClosed", "the server closed the stream before its end event")
+
+    def astream_events(
+        self, input: Any, config: Mapping[str, Any] | None = None, *, version: str = "v2",
+        include_names: Sequence[str] | None = None, include_types: Sequence[str] | None = None,
+        include_tags: Sequence[str] | None = None, exclude_names: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None, exclude_tags: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> RemoteEvents:
+        """Stream the run's events as LangChain-shaped dicts, filtered on the server."""
+        filters = {"include_names": include_names, "include_types": include_types,
+                   "include_tags": include_tags, "exclude_names": exclude_names,
+                   "exclude_types": exclude_types, "exclude_tags": exclude_tags}
+        payload = {"input": input, "config": dict(config or {}), "version": version,
+                   **{k: list(v) for k, v in filters.items() if v is not None}}
+        return self._frames("stream_events", payload)
+
+    def astream_log(self, input: Any, config: Mapping[str, Any] | None = None, *,
+                    diff: bool = True, **kwargs: Any) -> RemoteEvents:
+        """Stream the run as ``RunLogPatch``es (``diff=False``: cumulative ``RunLog``s)."""
+        from rillet.runtime.events.runlog import RunLog, RunLogPatch
+
+        def patch(data: dict[str, Any]) -> RunLogPatch:
+            if diff:
+                return RunLogPatch(*data["ops"])
+            return RunLog(*data["ops"], state=data.get("state"))
+
+        events = self._frames("stream_log", {"input": input, "config": dict(config or {}),
+                                             "diff": diff})
+        events._transform = patch
+        return events
+
+
+def remote_events(
+    url: str, *, token: str | None = None, policy: str = "drop_oldest", bound: int = 256,
+    version: str = "v2", use_msgpack: bool = False, timeout: float | None = None,
+    **filters: Sequence[str],
+) -> RemoteEvents:
+    """Tail a server's worker-wide ``/events`` channel (``url`` is the server's base URL).
+
+    Example::
+
+        async with remote_events("http://127.0.0.1:8000", include_types=["chat_model"]) as evs:
+            async for event in evs:
+                print(event["event"], event["name"])
+    """
+    from urllib.parse import urlencode
+
+    query: list[tuple[str, Any]] = [("policy", policy), ("bound", bound), ("version", version)]
+    query += [(key, name) for key, names in filters.items() for name in names]
+    media = MSGPACK if use_msgpack else JSON
+    return RemoteEvents("GET", f"{url.rstrip('/')}/events?{urlencode(query)}", body=None,
+                        headers=_headers(token, media), media=media, timeout=timeout)

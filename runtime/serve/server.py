@@ -1,0 +1,289 @@
+"""HTTP serving: LangServe-shaped endpoints for runnables, on Starlette and hypercorn's trio worker.
+
+For each served name (``/<name>/``)::
+
+    POST /<name>/invoke         {"input", "config"}  ->  {"output", "metadata": {"run_id"}}
+    POST /<name>/batch          {"inputs", "config"} ->  {"output": [...], "metadata": {"run_ids"}}
+    POST /<name>/stream         SSE: metadata, data (one per chunk) ..., end | error
+    POST /<name>/stream_events  SSE of astream_events dicts (body may add version, include_*)
+    POST /<name>/stream_log     SSE of run-log patches {"ops": [...]}
+    GET  /<name>/input_schema   /output_schema  /config_schema  /graph
+    GET  /                      the served names and their endpoints
+    GET  /events                SSE of every run's events (query: policy, bound, include_*)
+    GET  /healthz               {"status": "ok" | "draining", "running", "waiting", ...}
+
+JSON by default, msgpack with ``Accept: application/x-msgpack`` (``rillet.runtime.wire.sse``). Every
+run goes through one :class:`~rillet.runtime.engine.worker.Worker`, so its limits hold for HTTP too (a full
+queue answers 503). A slow client parks its run; a client that disconnects cancels it. An
+optional bearer token guards every endpoint. The server binds to 127.0.0.1 unless told
+otherwise.
+
+Example::
+
+    async with open_server({"joke": chain}, port=0) as server:
+        async with httpx.AsyncClient() as client:
+            reply = await client.post(f"{server.url}/joke/invoke", json={"input": {"topic": "x"}})
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
+from typing import Any
+
+import attrs
+import trio
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rillet.runtime.engine.worker import Worker
+from rillet.runtime.serve.endpoints import (
+    DEFAULT_MAX_BODY_BYTES,
+    RUN_ENDPOINTS,
+    Endpoints,
+    Served,
+    reply,
+    reply_problem,
+)
+from rillet.runtime.serve.requests import CONFIG_KEYS, RequestRejected, input_schema
+from rillet.runtime.wire.sse import JSON, negotiate, to_tree
+
+__all__ = ["RunningServer", "create_app", "open_server", "serve", "served_names"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+
+def served_names(runnables: Any, default_name: str | None = None) -> dict[str, Any]:
+    """``{name: runnable}`` from one runnable (named ``default_name`` or its run name) or a dict.
+
+    Raises:
+        TypeError: a value is not a runnable (it has no ``_launch``).
+        ValueError: a name cannot be a URL path segment, or there is nothing to serve.
+    """
+    if isinstance(runnables, Mapping):
+        named = dict(runnables)
+    else:
+        name = default_name or (runnables.get_name() if hasattr(runnables, "get_name")
+                                else type(runnables).__name__)
+        named = {name: runnables}
+    if not named:
+        raise ValueError("nothing to serve: the dict of runnables is empty")
+    for name, runnable in named.items():
+        if not isinstance(name, str) or not _NAME.match(name) or name in ("events", "healthz"):
+            raise ValueError(f"cannot serve under {name!r}: a name must match {_NAME.pattern} "
+                             f"and not be 'events' or 'healthz'")
+        if not callable(getattr(runnable, "_launch", None)):
+            raise TypeError(f"cannot serve {name!r}: expected a runnable (with _launch), got "
+                            f"{type(runnable).__name__}: {runnable!r:.80}")
+    return named
+
+
+class _BearerAuth:
+    """Refuses every HTTP request without ``Authorization: Bearer <token>`` (constant-time)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not given:
+                await reply_problem(send, RequestRejected(
+                    401, "Unauthorized", "this server needs 'Authorization: Bearer <token>'"))
+                return
+            if not hmac.compare_digest(given.strip().encode(), self.token):
+                await reply_problem(send, RequestRejected(401, "Unauthorized",
+                                                          "wrong bearer token"))
+                return
+        await self.app(scope, receive, send)
+
+
+def _asgi(fn: Callable[[Scope, Receive, Send], Awaitable[None]]) -> ASGIApp:
+    # Starlette calls plain functions with a Request; a bound method of an object would also be
+    # wrapped, so endpoints go in as this callable object to be called as raw ASGI.
+    class Endpoint:
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            await fn(scope, receive, send)
+
+    return Endpoint()
+
+
+def _metadata(served: Served, what: str) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    async def endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+        media = negotiate(Headers(scope=scope).get("accept")) or JSON
+        runnable = served.runnable
+        if what == "input_schema":
+            tree: Any = {"title": f"{served.name}Input", **served.schema}
+        elif what == "output_schema":
+            own = getattr(runnable, "get_output_jsonschema", None)
+            tree = {"title": f"{served.name}Output", **(own() if callable(own) else {})}
+        elif what == "config_schema":
+            tree = {"title": f"{served.name}Config", "type": "object",
+                    "properties": {key: {"title": key} for key in CONFIG_KEYS}}
+        else:
+            if not hasattr(runnable, "draw_ascii"):
+                await reply_problem(send, RequestRejected(404, "NotFound",
+                                                    f"{served.name!r} cannot be drawn"), media)
+                return
+            tree = {"ascii": runnable.draw_ascii(), "mermaid": runnable.draw_mermaid()}
+        await reply(send, 200, to_tree(tree), media)
+
+    return endpoint
+
+
+def create_app(
+    runnables: Any,
+    *,
+    worker: Worker,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    ping_interval: float = 15.0,
+) -> Starlette:
+    """The ASGI app serving ``runnables`` (one, or a dict name -> runnable) through ``worker``.
+
+    Run it on a trio ASGI server (``serve`` uses hypercorn); ``app.state.endpoints.stopping``
+    ends the ``/events`` streams when set.
+
+    Example::
+
+        app = create_app({"joke": chain}, worker=worker, token="s3cret")
+    """
+    named = served_names(runnables)
+    endpoints = Endpoints(worker, max_body_bytes=max_body_bytes, ping_interval=ping_interval)
+    routes: list[BaseRoute] = [
+        Route("/healthz", _asgi(endpoints.healthz), methods=["GET"]),
+        Route("/events", _asgi(endpoints.events), methods=["GET"]),
+    ]
+    index = {name: [f"/{name}/{e}" for e in RUN_ENDPOINTS] for name in named}
+
+    async def list_served(scope: Scope, receive: Receive, send: Send) -> None:
+        media = negotiate(Headers(scope=scope).get("accept")) or JSON
+        await reply(send, 200, {"runnables": index}, media)
+
+    routes.append(Route("/", _asgi(list_served), methods=["GET"]))
+    for name, runnable in named.items():
+        served = Served(name=name, runnable=runnable, schema=input_schema(runnable))
+        sub: list[BaseRoute] = [
+            Route(f"/{endpoint}", _asgi(partial(endpoints.run_endpoint, served, endpoint)),
+                  methods=["POST"])
+            for endpoint in RUN_ENDPOINTS
+        ]
+        sub += [Route(f"/{what}", _asgi(_metadata(served, what)), methods=["GET"])
+                for what in ("input_schema", "output_schema", "config_schema", "graph")]
+        routes.append(Mount(f"/{name}", routes=sub))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = (f"no endpoint at {request.url.path}; see GET / for what is served"
+                   if exc.status_code == 404 else
+                   f"{request.method} is not allowed on {request.url.path}")
+        kind = "NotFound" if exc.status_code == 404 else "MethodNotAllowed"
+        return JSONResponse({"status_code": exc.status_code, "type": kind, "message": message},
+                            status_code=exc.status_code, headers=exc.headers)
+
+    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error})
+    app.state.endpoints = endpoints
+    if token:
+        app.add_middleware(_BearerAuth, token=token)
+    return app
+
+
+@attrs.frozen
+class RunningServer:
+    """A server started by :func:`open_server`: its base ``url`` and its ``worker``."""
+
+    url: str
+    worker: Worker
+
+
+async def serve(
+    runnables: Any,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    worker: Worker | None = None,
+    shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
+    backlog: int = 1024,
+    log_level: str = "INFO",
+    task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve ``runnables`` over HTTP until ``shutdown_trigger`` returns (or until cancelled).
+
+    When the trigger returns: new runs get 503, running runs finish within the worker's
+    ``shutdown_timeout`` (then are cancelled), ``/events`` streams end, and the server stops.
+    A worker passed in is drained too; without one, a ``Worker()`` is made for the server.
+    ``task_status.started`` receives the base URL (the real port when ``port=0``).
+
+    Example::
+
+        trio.run(partial(serve, {"joke": chain}, port=8000, token=os.environ.get("TOKEN")))
+    """
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    async with AsyncExitStack() as stack:
+        if worker is None:
+            worker = await stack.enter_async_context(Worker())
+        app = create_app(runnables, worker=worker, token=token, max_body_bytes=max_body_bytes)
+        config = Config()
+        config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
+        config.backlog, config.loglevel = backlog, log_level
+        config.accesslog = None
+        config.graceful_timeout = 2.0  # runs are drained before the server stops listening
+        endpoints: Endpoints = app.state.endpoints
+
+        async def stop_when_triggered() -> None:
+            await (shutdown_trigger or trio.sleep_forever)()
+            assert worker is not None
+            await worker.shutdown()
+            endpoints.stopping.set()
+
+        class _Started:
+            def started(self, binds: list[str]) -> None:
+                task_status.started(binds[0])
+
+        # hypercorn types its trigger and task_status narrowly; these duck-type what it calls.
+        await hypercorn_serve(
+            app, config,  # type: ignore[arg-type]
+            shutdown_trigger=stop_when_triggered,
+            task_status=_Started(),  # type: ignore[arg-type]
+        )
+
+
+@asynccontextmanager
+async def open_server(
+    runnables: Any, *, host: str = "127.0.0.1", port: int = 0, worker: Worker | None = None,
+    **options: Any,
+) -> AsyncIterator[RunningServer]:
+    """Serve ``runnables`` in the background for the ``async with`` block (tests, embedding).
+
+    Leaving the block shuts the server down gracefully. ``options`` go to :func:`serve`.
+
+    Example::
+
+        async with open_server(chain, port=0) as server:
+            print(server.url)          # http://127.0.0.1:<a free port>
+    """
+    async with AsyncExitStack() as stack:
+        if worker is None:
+            worker = await stack.enter_async_context(Worker())
+        stop = trio.Event()
+        async with trio.open_nursery() as nursery:
+            url = await nursery.start(partial(
+                serve, runnables, host=host, port=port, worker=worker,
+                shutdown_trigger=stop.wait, log_level=options.pop("log_level", "WARNING"),
+                **options))
+            try:
+                yield RunningServer(url=url, worker=worker)
+            finally:
+                stop.set()

@@ -1,0 +1,21 @@
+"""Wire formats: how values, events and streams cross a process boundary.
+
+Holds the msgpack/JSON value codec with its registry of wire types (:mod:`.codec`), JSON patch
+(:mod:`.jsonpatch`), the framed log-file format (:mod:`.logfile`) and server-sent events with
+content negotiation (:mod:`.sse`).
+
+May import: :mod:`rillet.runtime.errors` only. Nothing here knows about runs, actors or HTTP
+servers, so every other subpackage can build on it.
+"""
+
+from rillet.runtime.wire.codec import decode_value, encode_value, register_wire_type
+from rillet.runtime.wire.jsonpatch import JsonPatchError, apply_patch, make_patch
+
+__all__ = [
+    "JsonPatchError",
+    "apply_patch",
+    "decode_value",
+    "encode_value",
+    "make_patch",
+    "register_wire_type",
+]

@@ -1,0 +1,134 @@
+"""The tree keeps its shape: imports point down the layers, modules stay small, and nothing is
+imported under a second, top-level name (README, "Architecture")."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+#: Where each installed package lives in the repository (pyproject's package-dir).
+PACKAGE_DIRS = {"rillet": ROOT / "runtime" / "_facade", "rillet.runtime": ROOT / "runtime",
+                "rillet.graphs": ROOT / "graphs", "rillet.nodes": ROOT / "nodes"}
+#: runtime's floors, lowest first: a subpackage may import its own floor and those below it.
+RUNTIME_FLOORS = [
+    {"errors", "logs", "chunks", "extras"},
+    {"wire"},
+    {"events"},
+    {"engine"},
+    {"serve", "scaleout"},
+    {"cli"},
+]
+MAX_LINES = 500
+MAX_FLAT_RUNTIME_MODULES = 12
+
+
+def _module_name(path: Path) -> str:
+    for package, folder in sorted(PACKAGE_DIRS.items(), key=lambda kv: -len(str(kv[1]))):
+        if folder in path.parents or path.parent == folder:
+            rel = path.relative_to(folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            return ".".join([package, *parts])
+    raise AssertionError(path)
+
+
+def _sources() -> dict[str, Path]:
+    found = {}
+    for package, folder in PACKAGE_DIRS.items():
+        for path in folder.rglob("*.py"):
+            if package != "rillet" and "_facade" in path.parts:
+                continue
+            found[_module_name(path)] = path
+    return found
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    is_package = path.name == "__init__.py"
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".")
+                base = base if is_package else base[:-1]
+                base = base[: len(base) - (node.level - 1)]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            out.add(module)
+            out.update(f"{module}.{alias.name}" for alias in node.names)
+    return {m for m in out if m.split(".")[0] in {"rillet", "runtime", "graphs", "nodes"}}
+
+
+def _floor(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[:2] != ["rillet", "runtime"] or len(parts) < 3:
+        return None
+    for level, names in enumerate(RUNTIME_FLOORS):
+        if parts[2] in names:
+            return level
+    return None
+
+
+SOURCES = _sources()
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_imports_point_down(name: str) -> None:
+    """nodes -> graphs -> runtime, and inside runtime up its floors only; never a top-level
+    ``runtime``/``graphs``/``nodes``."""
+    bad = []
+    for target in sorted(_imports(name, SOURCES[name])):
+        top = target.split(".")[0]
+        if top != "rillet":
+            bad.append(f"{target} (a top-level name; import rillet.{target})")
+            continue
+        if name == "rillet" or target == "rillet":
+            continue
+        layer, other = name.split(".")[1], target.split(".")[1]
+        if layer == "runtime" and other == "graphs":
+            bad.append(target)
+        if layer == "runtime" and other == "nodes" and not name.startswith("rillet.runtime.cli"):
+            bad.append(target)
+        if layer == "graphs" and other == "nodes":
+            bad.append(target)
+        mine, theirs = _floor(name), _floor(target)
+        if mine is not None and theirs is not None and theirs > mine:
+            bad.append(f"{target} (floor {theirs} above {name}'s floor {mine})")
+        if {name.split(".")[2:3][0] if mine is not None else "", target.split(".")[2:3][0]
+            if theirs is not None else ""} == {"serve", "scaleout"}:
+            bad.append(f"{target} (serve and scaleout stay independent; the CLI joins them)")
+    assert not bad, f"{name} imports upward: {bad}"
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_modules_stay_small(name: str) -> None:
+    """No module is over 500 lines (the aim is 50-400)."""
+    lines = len(SOURCES[name].read_text().splitlines())
+    assert lines <= MAX_LINES, f"{name} has {lines} lines"
+
+
+def test_runtime_holds_few_flat_modules() -> None:
+    """runtime/ keeps at most 12 modules of its own; the rest live in named subpackages."""
+    flat = sorted(p.name for p in (ROOT / "runtime").glob("*.py"))
+    assert len(flat) <= MAX_FLAT_RUNTIME_MODULES, flat
+
+
+def test_every_subpackage_says_what_it_holds_and_may_import() -> None:
+    """Each runtime subpackage's docstring names what it holds and what it may import."""
+    for init in sorted((ROOT / "runtime").glob("*/__init__.py")):
+        if init.parent.name.startswith("_"):
+            continue
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        assert "Holds" in doc and "May import" in doc, init
+
+
+def test_nothing_is_imported_under_a_top_level_name() -> None:
+    """The checkout's runtime/, graphs/ and nodes/ never load as top-level packages."""
+    stray = sorted(n for n in sys.modules if n.split(".")[0] in {"runtime", "graphs", "nodes"})
+    assert not stray

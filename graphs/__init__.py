@@ -6,9 +6,10 @@
 {'double': 4, 'same': 2}
 """
 
-from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.base import Runnable
 from rillet.graphs.binding import RunnableBinding
 from rillet.graphs.branch import RunnableBranch
+from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.config import RunnableConfig, ensure_config, merge_configs
 from rillet.graphs.draw import DrawableGraph
 from rillet.graphs.graph import Graph, GraphError

@@ -26,11 +26,8 @@ from collections.abc import (
     Iterable,
     Iterator,
     Mapping,
-    Sequence,
 )
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
-
-import trio
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Unpack
 
 from rillet.graphs.config import RunnableConfig, ensure_config
 from rillet.graphs.slots import Slot
@@ -42,12 +39,13 @@ from rillet.runtime.engine.scope import MISSING, RunScope, RunState, current_sco
 from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
 from rillet.runtime.engine.supervisor import RunHandle, Wiring, launch_run
 from rillet.runtime.events.bus import EventBus
-from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.filters import EventFilter, FilterOptions
+from rillet.runtime.events.render import render_event
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
 
-__all__ = ["Runnable", "coerce_to_runnable"]
+__all__ = ["Runnable"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -241,38 +239,10 @@ class Runnable(Generic[In, Out]):
             return_exceptions: put each failure in its place instead of raising the first.
             max_concurrency: also read from ``config["max_concurrency"]``.
         """
-        configs = _batch_configs(config, len(inputs))
-        limit = max_concurrency or (configs[0].get("max_concurrency") if configs else None)
-        limiter = trio.CapacityLimiter(limit) if limit else None
-        results: list[Any] = [None] * len(inputs)
+        from rillet.graphs.batching import run_batch
 
-        async def one(i: int) -> None:
-            if limiter is not None:
-                async with limiter:
-                    results[i] = await self._one(inputs[i], configs[i], return_exceptions)
-            else:
-                results[i] = await self._one(inputs[i], configs[i], return_exceptions)
-
-        try:
-            async with trio.open_nursery() as nursery:
-                for i in range(len(inputs)):
-                    nursery.start_soon(one, i)
-        except BaseExceptionGroup as group:
-            from rillet.runtime.engine.supervisor import sole_error
-
-            error = sole_error(group)
-            if error is None:
-                raise
-            raise error from None
-        return results
-
-    async def _one(self, input: Any, config: RunnableConfig, return_exceptions: bool) -> Any:
-        if not return_exceptions:
-            return await self.ainvoke(input, config)
-        try:
-            return await self.ainvoke(input, config)
-        except Exception as error:  # noqa: BLE001 - returned in place, as asked
-            return error
+        return await run_batch(self.ainvoke, inputs, config, return_exceptions=return_exceptions,
+                               max_concurrency=max_concurrency)
 
     def batch(
         self,
@@ -301,13 +271,7 @@ class Runnable(Generic[In, Out]):
         config: RunnableConfig | None = None,
         *,
         version: str = "v2",
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
-        **kwargs: Any,
+        **filters: Unpack[FilterOptions],
     ) -> EventStream[dict[str, Any]]:
         """Stream the run's lifecycle events as LangChain-shaped dicts.
 
@@ -324,15 +288,11 @@ class Runnable(Generic[In, Out]):
         """
         if version not in ("v1", "v2"):
             raise ValueError(f"astream_events version must be 'v1' or 'v2', got {version!r}")
-        event_filter = EventFilter(
-            include_names=include_names, include_types=include_types, include_tags=include_tags,
-            exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
-        )
-
+        event_filter = EventFilter.from_options(filters)
         return EventStream(self._event_launcher(input, config),
                            lambda event: render_event(event, version),
                            accept=event_filter.as_predicate(),
-                           prefilter=None if event_filter.trivial else event_filter.accepts_values)
+                           prefilter=event_filter.as_prefilter())
 
     def astream_log(
         self,
@@ -341,13 +301,7 @@ class Runnable(Generic[In, Out]):
         *,
         diff: bool = True,
         with_streamed_output_list: bool = True,
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
-        **kwargs: Any,
+        **filters: Unpack[FilterOptions],
     ) -> EventStream[Any]:
         """Stream the run as JSON-patch ``RunLogPatch``es (``diff=False``: cumulative
         ``RunLog``s). Patches add up: ``sum`` of them is a ``RunLog`` whose ``state`` has
@@ -365,11 +319,7 @@ class Runnable(Generic[In, Out]):
         builder = RunLogBuilder(
             diff=diff,
             with_streamed_output_list=with_streamed_output_list,
-            event_filter=EventFilter(
-                include_names=include_names, include_types=include_types,
-                include_tags=include_tags, exclude_names=exclude_names,
-                exclude_types=exclude_types, exclude_tags=exclude_tags,
-            ),
+            event_filter=EventFilter.from_options(filters),
         )
 
         return EventStream(self._event_launcher(input, config), builder.feed)
@@ -388,16 +338,19 @@ class Runnable(Generic[In, Out]):
     # -- composition ---------------------------------------------------------------------------
 
     def __or__(self, other: Any) -> Runnable[In, Any]:
+        from rillet.graphs.coerce import coerce_to_runnable
         from rillet.graphs.sequence import RunnableSequence
 
         return RunnableSequence(self, coerce_to_runnable(other))
 
     def __ror__(self, other: Any) -> Runnable[Any, Out]:
+        from rillet.graphs.coerce import coerce_to_runnable
         from rillet.graphs.sequence import RunnableSequence
 
         return RunnableSequence(coerce_to_runnable(other), self)
 
     def pipe(self, *others: Any, name: str | None = None) -> Runnable[In, Any]:
+        from rillet.graphs.coerce import coerce_to_runnable
         from rillet.graphs.sequence import RunnableSequence
 
         return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
@@ -444,6 +397,7 @@ class Runnable(Generic[In, Out]):
         exceptions_to_handle: tuple[type[BaseException], ...] = (Exception,),
     ) -> Runnable[In, Out]:
         """Try ``fallbacks`` in order when this fails before emitting its first chunk."""
+        from rillet.graphs.coerce import coerce_to_runnable
         from rillet.graphs.retry import RunnableWithFallbacks
 
         return RunnableWithFallbacks(self, [coerce_to_runnable(f) for f in fallbacks],
@@ -483,45 +437,3 @@ def _bind_ctx(method: Callable[[Any, RunScope], Any], scope: RunScope) -> Callab
         return method(value, scope)
 
     return bound
-
-
-def _batch_configs(config: Any, n: int) -> list[RunnableConfig]:
-    if isinstance(config, list):
-        if len(config) != n:
-            raise ValueError(
-                f"batch got {len(config)} configs for {n} inputs; pass one config or one per input"
-            )
-        return [ensure_config(c) for c in config]
-    one = ensure_config(config)
-    return [one] * n
-
-
-def coerce_to_runnable(thing: Any) -> Runnable[Any, Any]:
-    """Turn a composition operand into a runnable.
-
-    - a runnable stays itself; a dict becomes a ``RunnableParallel`` (values coerced);
-    - a generator or async generator function becomes a ``RunnableGenerator``: it receives
-      the *input stream* and yields outputs;
-    - any other callable becomes a ``RunnableLambda``: it receives the whole input.
-
-    Raises:
-        TypeError: for anything else, naming what was given.
-    """
-    import inspect
-
-    from rillet.graphs.lambdas import RunnableGenerator, RunnableLambda, _unwrap
-    from rillet.graphs.parallel import RunnableParallel
-
-    if isinstance(thing, Runnable):
-        return thing
-    if isinstance(thing, dict):
-        return RunnableParallel(thing)
-    target = _unwrap(thing)
-    if inspect.isasyncgenfunction(target) or inspect.isgeneratorfunction(target):
-        return RunnableGenerator(thing)
-    if callable(thing):
-        return RunnableLambda(thing)
-    raise TypeError(
-        f"expected a Runnable, a callable or a dict to compose, got "
-        f"{type(thing).__name__}: {thing!r:.80}"
-    )

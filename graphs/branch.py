@@ -8,7 +8,8 @@ from typing import Any
 
 import trio
 
-from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.base import Runnable
+from rillet.graphs.coerce import coerce_to_runnable
 from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["RunnableBranch"]

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.base import Runnable
+from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
 from rillet.runtime.chunks import DELTA, keyed
 from rillet.runtime.engine.edges import Outlet

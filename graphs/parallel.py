@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.base import Runnable
+from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
 from rillet.runtime.chunks import DELTA, keyed
 from rillet.runtime.engine.edges import Outlet

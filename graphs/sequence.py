@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rillet.graphs.base import Runnable, coerce_to_runnable
+from rillet.graphs.base import Runnable
+from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
 from rillet.runtime.engine.edges import Outlet
 from rillet.runtime.engine.supervisor import Wiring

@@ -21,7 +21,8 @@ from rillet.runtime.errors import (
 )
 from rillet.runtime.events.bus import EventBus, Subscription, SubscriptionStatistics
 from rillet.runtime.events.eventlog import open_event_log, read_event_log, replay_event_log
-from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.filters import EventFilter
+from rillet.runtime.events.render import render_event
 from rillet.runtime.events.runlog import RunLog, RunLogPatch
 from rillet.runtime.events.types import (
     ChunkEmitted,

@@ -32,6 +32,7 @@ def test_docstring_examples_run(name: str) -> None:
 
 def test_the_facade_resolves_every_name_it_lists() -> None:
     """``rillet.<name>`` works for every name in ``rillet.__all__``, and nothing else."""
+    assert sorted(rillet.__all__) == sorted([*rillet._HOME, "__version__"])
     for name in rillet.__all__:
         assert getattr(rillet, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nope'"):

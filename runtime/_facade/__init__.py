@@ -93,7 +93,45 @@ _HOMES = {
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
 
-__all__ = sorted(_HOME, key=lambda n: (not n[:1].isupper(), n))
+__all__ = [
+    "AIMessage",
+    "AIMessageChunk",
+    "AnthropicChatModel",
+    "ChatPromptTemplate",
+    "CommaSeparatedListOutputParser",
+    "Document",
+    "EventBus",
+    "Graph",
+    "HashingEmbeddings",
+    "HumanMessage",
+    "InMemoryVectorStore",
+    "JsonOutputParser",
+    "MessagesPlaceholder",
+    "OpenAIChatModel",
+    "PromptTemplate",
+    "RunLog",
+    "RunLogPatch",
+    "Runnable",
+    "RunnableBranch",
+    "RunnableGenerator",
+    "RunnableLambda",
+    "RunnableParallel",
+    "RunnablePassthrough",
+    "RunnableSequence",
+    "ScriptedChatModel",
+    "StrOutputParser",
+    "SystemMessage",
+    "Tool",
+    "ToolMessage",
+    "Worker",
+    "__version__",
+    "chain",
+    "configure_logging",
+    "dispatch_custom_event",
+    "open_event_log",
+    "read_event_log",
+    "tool",
+]
 
 
 def __getattr__(name: str) -> Any:

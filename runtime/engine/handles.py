@@ -19,16 +19,17 @@ readers with :class:`RunCancelled`, never with a silently truncated output.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Self
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, Unpack
 
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
 from rillet.runtime.engine.supervisor import RunHandle
-from rillet.runtime.errors import RilletError, RunCancelled
+from rillet.runtime.errors import RunCancelled
 from rillet.runtime.events.bus import Subscription
-from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.filters import EventFilter, FilterOptions
+from rillet.runtime.events.render import render_event
 from rillet.runtime.events.types import Event, RunFinished
 
 __all__ = ["RunCancelled", "RunEvents", "RunOutput", "WorkerRun"]
@@ -111,12 +112,7 @@ class WorkerRun:
         self,
         *,
         version: str | None = "v2",
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
+        **filters: Unpack[FilterOptions],
     ) -> RunEvents:
         """The run's lifecycle events: LangChain-shaped dicts, or raw ``Event``s (``version=None``).
 
@@ -130,10 +126,7 @@ class WorkerRun:
         if version not in ("v1", "v2", None):
             raise ValueError(f"events version must be 'v1', 'v2' or None, got {version!r}")
         self._claim("events()", wants_events=True)
-        event_filter = EventFilter(
-            include_names=include_names, include_types=include_types, include_tags=include_tags,
-            exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
-        )
+        event_filter = EventFilter.from_options(filters)
         render = (lambda e: e) if version is None else (lambda e: render_event(e, version))
         return RunEvents(self, render, event_filter.as_predicate())
 

@@ -23,8 +23,8 @@ module imports neither ``graphs`` nor ``nodes``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Unpack
 
 import attrs
 import trio
@@ -34,7 +34,7 @@ from rillet.runtime.engine.scope import new_run_id
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.errors import WorkerBusy
 from rillet.runtime.events.bus import EventBus, Subscription
-from rillet.runtime.events.render import EventFilter
+from rillet.runtime.events.filters import EventFilter, FilterOptions
 from rillet.runtime.logs import get_logger
 
 __all__ = ["Worker", "WorkerStatistics"]
@@ -212,12 +212,7 @@ class Worker:
         *,
         policy: str = "drop_oldest",
         bound: int = 256,
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
+        **filters: Unpack[FilterOptions],
     ) -> Subscription:
         """Subscribe to the events of every run that starts from now on.
 
@@ -234,14 +229,11 @@ class Worker:
             ValueError: an unknown policy or a bound < 1.
             RuntimeError: the worker has shut down.
         """
-        event_filter = EventFilter(
-            include_names=include_names, include_types=include_types, include_tags=include_tags,
-            exclude_names=exclude_names, exclude_types=exclude_types, exclude_tags=exclude_tags,
-        )
+        event_filter = EventFilter.from_options(filters)
         return self.bus.subscribe(
             policy=policy, bound=bound, accept=event_filter.as_predicate(),
             # Checked once per run: runs this subscriber cannot see build no events for it.
-            prefilter=None if event_filter.trivial else event_filter.accepts_values,
+            prefilter=event_filter.as_prefilter(),
         )
 
     def stop_accepting(self) -> None:

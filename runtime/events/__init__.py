@@ -12,7 +12,8 @@ drives a run.
 
 from rillet.runtime.events.bus import EventBus, Subscription, SubscriptionStatistics
 from rillet.runtime.events.eventlog import open_event_log, read_event_log, replay_event_log
-from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.filters import EventFilter
+from rillet.runtime.events.render import render_event
 from rillet.runtime.events.runlog import RunLog, RunLogPatch
 from rillet.runtime.events.types import (
     KINDS,

@@ -13,66 +13,13 @@ root input injected into their first event.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from rillet.runtime.events.types import CustomEvent, Event, RunFailed, RunFinished, RunStarted
 
-__all__ = ["EventFilter", "render_event"]
+__all__ = ["llm_result", "render_event"]
 
 _PHASE_NAMES = {RunStarted: "start", RunFinished: "end", RunFailed: "error"}
-
-
-class EventFilter:
-    """LangChain's include/exclude rules: any include matches (or none given), no exclude does.
-
-    Custom events are matched by their own name, used both as name and as type.
-
-    >>> f = EventFilter(include_types=["chat_model"])
-    >>> f.accepts_values("model", "chat_model", ())
-    True
-    """
-
-    def __init__(
-        self,
-        *,
-        include_names: Sequence[str] | None = None,
-        include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None,
-        exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None,
-        exclude_tags: Sequence[str] | None = None,
-    ) -> None:
-        self.include_names = frozenset(include_names or ())
-        self.include_types = frozenset(include_types or ())
-        self.include_tags = frozenset(include_tags or ())
-        self.exclude_names = frozenset(exclude_names or ())
-        self.exclude_types = frozenset(exclude_types or ())
-        self.exclude_tags = frozenset(exclude_tags or ())
-        self.any_include = bool(self.include_names or self.include_types or self.include_tags)
-        self.trivial = not self.any_include and not (
-            self.exclude_names or self.exclude_types or self.exclude_tags
-        )
-
-    def accepts_values(self, name: str, kind: str, tags: Sequence[str]) -> bool:
-        if self.any_include and not (
-            name in self.include_names
-            or kind in self.include_types
-            or not self.include_tags.isdisjoint(tags)
-        ):
-            return False
-        return not (
-            name in self.exclude_names
-            or kind in self.exclude_types
-            or not self.exclude_tags.isdisjoint(tags)
-        )
-
-    def accepts(self, event: Event) -> bool:
-        kind = event.name if isinstance(event, CustomEvent) else event.kind
-        return self.accepts_values(event.name, kind, event.tags)
-
-    def as_predicate(self) -> Callable[[Event], bool] | None:
-        return None if self.trivial else self.accepts
 
 
 def render_event(event: Event, version: str = "v2") -> dict[str, Any] | None:

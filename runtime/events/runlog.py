@@ -25,7 +25,8 @@ from pprint import pformat
 from typing import Any
 
 from rillet.runtime.chunks import add_chunks
-from rillet.runtime.events.render import EventFilter, llm_result
+from rillet.runtime.events.filters import EventFilter
+from rillet.runtime.events.render import llm_result
 from rillet.runtime.events.types import (
     ChunkEmitted,
     CustomEvent,

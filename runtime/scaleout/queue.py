@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import attrs
 import trio
 
-from rillet.runtime.errors import RilletError, StoreUnavailable, WireFormatError, WorkerBusy
+from rillet.runtime.errors import StoreUnavailable, WireFormatError, WorkerBusy
 from rillet.runtime.wire.codec import packb, unpackb
 
 __all__ = [

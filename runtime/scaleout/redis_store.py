@@ -40,7 +40,6 @@ from rillet.runtime.scaleout.store import (
     LogEntry,
     RunOutcome,
     RunSuperseded,
-    format_cursor,
     parse_cursor,
 )
 from rillet.runtime.wire.codec import decode_value, encode_value, error_info, packb, unpackb

@@ -30,16 +30,17 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
 
 import attrs
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
 from rillet.runtime.events.bus import EventBus, Subscription
-from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.filters import EventFilter, FilterOptions
+from rillet.runtime.events.render import render_event
 from rillet.runtime.events.types import Event
 from rillet.runtime.logs import get_logger
 from rillet.runtime.scaleout.queue import Lease, RunQueue, RunSubmission, StoreUnavailable
@@ -346,16 +347,12 @@ class ScaleoutClient:
 
     def astream_events(
         self, run_id: str, *, version: str = "v2", after: str | None = None,
-        include_names: Sequence[str] | None = None, include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None, exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None, exclude_tags: Sequence[str] | None = None,
+        **filters: Unpack[FilterOptions],
     ) -> RunEventStream[dict[str, Any]]:
         """The run's events as the dicts ``Runnable.astream_events`` yields."""
         if version not in ("v1", "v2"):
             raise ValueError(f"astream_events version must be 'v1' or 'v2', got {version!r}")
-        rules = EventFilter(include_names=include_names, include_types=include_types,
-                            include_tags=include_tags, exclude_names=exclude_names,
-                            exclude_types=exclude_types, exclude_tags=exclude_tags)
+        rules = EventFilter.from_options(filters)
 
         def render(event: Event) -> dict[str, Any] | None:
             return render_event(event, version) if rules.accepts(event) else None

@@ -28,7 +28,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import attrs
 import trio
 
-from rillet.runtime.errors import RemoteError, RilletError, RunNotFound, RunSuperseded
+from rillet.runtime.errors import RemoteError, RunNotFound, RunSuperseded
 from rillet.runtime.events.types import Event
 from rillet.runtime.scaleout.queue import StoreUnavailable
 from rillet.runtime.wire.codec import ErrorInfo

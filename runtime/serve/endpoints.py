@@ -21,7 +21,8 @@ from starlette.types import Receive, Scope, Send
 
 from rillet.runtime.engine.handles import RunCancelled, WorkerRun
 from rillet.runtime.errors import NodeInputError, WorkerBusy
-from rillet.runtime.events.render import EventFilter, render_event
+from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
+from rillet.runtime.events.render import render_event
 from rillet.runtime.serve.requests import (
     ClientGone,
     RequestRejected,
@@ -289,9 +290,7 @@ class Endpoints:
         """``GET /events``: every run's events until the client leaves or the server stops."""
         params = QueryParams(scope.get("query_string", b""))
         media = negotiate(Headers(scope=scope).get("accept")) or JSON
-        filters = {key: params.getlist(key) or None for key in (
-            "include_names", "include_types", "include_tags", "exclude_names", "exclude_types",
-            "exclude_tags")}
+        filters = {key: params.getlist(key) or None for key in FILTER_KEYS}
         version = params.get("version", "v2")
         try:
             bound = int(params.get("bound", "256"))

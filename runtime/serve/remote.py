@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, Self
+from typing import Any, Self, Unpack
 
 from rillet.runtime.errors import RemoteError, WireFormatError
+from rillet.runtime.events.filters import EventFilter, FilterOptions
 from rillet.runtime.wire.codec import encode_value
 from rillet.runtime.wire.sse import (
     JSON,
@@ -302,17 +303,11 @@ class RemoteRunnable:
 
     def astream_events(
         self, input: Any, config: Mapping[str, Any] | None = None, *, version: str = "v2",
-        include_names: Sequence[str] | None = None, include_types: Sequence[str] | None = None,
-        include_tags: Sequence[str] | None = None, exclude_names: Sequence[str] | None = None,
-        exclude_types: Sequence[str] | None = None, exclude_tags: Sequence[str] | None = None,
-        **kwargs: Any,
+        **filters: Unpack[FilterOptions],
     ) -> RemoteEvents:
         """Stream the run's events as LangChain-shaped dicts, filtered on the server."""
-        filters = {"include_names": include_names, "include_types": include_types,
-                   "include_tags": include_tags, "exclude_names": exclude_names,
-                   "exclude_types": exclude_types, "exclude_tags": exclude_tags}
         payload = {"input": input, "config": dict(config or {}), "version": version,
-                   **{k: list(v) for k, v in filters.items() if v is not None}}
+                   **EventFilter.from_options(filters).options()}
         return self._frames("stream_events", payload)
 
     def astream_log(self, input: Any, config: Mapping[str, Any] | None = None, *,

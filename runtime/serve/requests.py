@@ -16,6 +16,7 @@ from typing import Any, Final
 import attrs
 
 from rillet.runtime.errors import ClientGone, RequestRejected, WireFormatError
+from rillet.runtime.events.filters import FILTER_KEYS
 from rillet.runtime.wire.sse import JSON, MSGPACK, decode_body
 
 __all__ = [
@@ -35,8 +36,6 @@ __all__ = [
 CONFIG_KEYS: Final = ("bound", "configurable", "max_concurrency", "metadata", "recursion_limit",
                       "run_id", "run_name", "tags")
 _MAX_BOUND: Final = 1024
-_FILTER_KEYS: Final = ("include_names", "include_types", "include_tags", "exclude_names",
-                       "exclude_types", "exclude_tags")
 
 
 def _shown(value: Any) -> str:
@@ -224,7 +223,7 @@ def parse_request(endpoint: str, payload: Any, schema: Mapping[str, Any]) -> Run
     check_input(schema, payload["input"])
     config = check_config(payload.get("config"))
     if endpoint in ("stream_events", "stream_log"):
-        for key in _FILTER_KEYS:
+        for key in FILTER_KEYS:
             names = payload.get(key)
             if names is not None and not (
                 isinstance(names, list) and all(isinstance(n, str) for n in names)

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rillet.runtime.errors import JsonPatchError, RilletError
+from rillet.runtime.errors import JsonPatchError
 
 __all__ = ["JsonPatchError", "apply_patch", "escape_pointer", "join_pointer", "make_patch"]
 

@@ -15,10 +15,12 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from rillet.graphs import RunnableGenerator, RunnableLambda
 from rillet.runtime import current_scope
 from rillet.runtime.cli.main import DEMO_STORY
+from rillet.runtime.engine.bridge import portal_token
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -264,10 +266,14 @@ def test_garbage_collected_sync_stream_cancels_the_run(
     assert settled_threads(baseline) <= baseline
 
 
+def _portal_parked() -> None:
+    """Wait until every task on the portal loop is blocked: the run's actors are parked on
+    full edges (a scheduling fact, not a timing guess)."""
+    trio.from_thread.run(trio.testing.wait_all_tasks_blocked, trio_token=portal_token())
+
+
 @pytest.mark.parametrize("bound", [2, 16])
-def test_sync_stream_keeps_backpressure(
-    bound: int, wait_until_stable: Callable[[Callable[[], object]], object]
-) -> None:
+def test_sync_stream_keeps_backpressure(bound: int) -> None:
     """A sync consumer that stops to wait holds the upstream generator back: however long it
     waits, produced - consumed stays within a few channel bounds (its local batch included)."""
     produced = 0
@@ -286,7 +292,7 @@ def test_sync_stream_keeps_backpressure(
     lags = []
     for consumed, _ in enumerate((RunnableGenerator(source) | relay).stream(None, {"bound": bound}), 1):
         if consumed % 20 == 1:
-            wait_until_stable(lambda: produced)  # a slow consumer: upstream runs until parked
+            _portal_parked()  # a slow consumer: upstream runs until parked
             lags.append(produced - consumed)
     assert len(lags) == 6
     assert max(lags) <= 5 * bound

@@ -1,11 +1,9 @@
 """Components: messages, prompts, chat models, output parsers, documents and retrieval."""
 
 import rillet.nodes.registry  # noqa: F401  (registers wire types and n-ary addition)
-from rillet.nodes.anthropic import AnthropicChatModel
 from rillet.nodes.chat_models import BaseChatModel, ScriptedChatModel
 from rillet.nodes.documents import Document
 from rillet.nodes.embeddings import BaseEmbeddings, Embeddings, HashingEmbeddings
-from rillet.nodes.http import ProviderError
 from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
@@ -14,7 +12,6 @@ from rillet.nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
-from rillet.nodes.openai import OpenAIChatModel, OpenAIEmbeddings
 from rillet.nodes.parsers import (
     CommaSeparatedListOutputParser,
     JsonOutputParser,
@@ -22,6 +19,12 @@ from rillet.nodes.parsers import (
     StrOutputParser,
 )
 from rillet.nodes.prompts import ChatPromptTemplate, MessagesPlaceholder, PromptTemplate
+from rillet.nodes.providers import (
+    AnthropicChatModel,
+    OpenAIChatModel,
+    OpenAIEmbeddings,
+    ProviderError,
+)
 from rillet.nodes.retrievers import VectorStoreRetriever
 from rillet.nodes.templates import ChatPromptValue, MissingVariablesError, StringPromptValue
 from rillet.nodes.tools import Tool, ToolArgumentError, tool

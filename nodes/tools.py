@@ -2,9 +2,10 @@
 
 ``@tool`` turns a typed sync or async function into a :class:`Tool`: its name is the function's,
 its description the docstring's first paragraph, its argument schema comes from the type hints
-(see :func:`rillet.nodes.tool_schema.function_schema`). Calls are validated before the function runs,
-with an error naming the tool, the argument, what was expected and what arrived. A tool that
-calls a chain inside makes that chain a child run: its events appear under the tool's.
+(see :func:`rillet.nodes.providers.tool_schema.function_schema`). Calls are validated before
+the function runs, with an error naming the tool, the argument, what was expected and what
+arrived. A tool that calls a chain inside makes that chain a child run: its events appear
+under the tool's.
 
 >>> @tool
 ... def add(a: int, b: int = 1) -> int:
@@ -53,7 +54,7 @@ class Tool(Runnable[Any, Any]):
         name: str | None = None,
         description: str | None = None,
     ) -> None:
-        from rillet.nodes.tool_schema import function_schema
+        from rillet.nodes.providers.tool_schema import function_schema
 
         if not callable(func):
             raise TypeError(f"a tool wraps a callable, got {type(func).__name__}")

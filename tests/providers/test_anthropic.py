@@ -18,14 +18,14 @@ from loopback import (
 )
 
 from rillet.nodes import AIMessage, HumanMessage, StrOutputParser, SystemMessage, ToolMessage
-from rillet.nodes.anthropic import AnthropicChatModel
-from rillet.nodes.http import (
+from rillet.nodes.messages import AIMessageChunk
+from rillet.nodes.providers import (
+    AnthropicChatModel,
     MissingAPIKeyError,
     ProviderConnectionError,
     ProviderError,
     RetryPolicy,
 )
-from rillet.nodes.messages import AIMessageChunk
 
 
 def make_model(server: LoopbackServer, **options: Any) -> AnthropicChatModel:

@@ -6,16 +6,15 @@ import pickle
 
 import pytest
 
-from rillet.nodes.http import (
+from rillet.nodes.providers.errors import (
     MissingAPIKeyError,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeout,
-    RetryPolicy,
-    Timeouts,
     error_details,
-    parse_retry_after,
 )
+from rillet.nodes.providers.http import Timeouts
+from rillet.nodes.providers.retry import RetryPolicy, parse_retry_after
 from rillet.runtime.errors import RilletError
 
 

@@ -33,16 +33,17 @@ from rillet.nodes import (
     SystemMessage,
     ToolMessage,
 )
-from rillet.nodes.http import (
+from rillet.nodes.messages import AIMessageChunk
+from rillet.nodes.providers import (
     MissingAPIKeyError,
+    OpenAIChatModel,
+    OpenAIEmbeddings,
     ProviderConnectionError,
     ProviderError,
     ProviderTimeout,
     RetryPolicy,
     Timeouts,
 )
-from rillet.nodes.messages import AIMessageChunk
-from rillet.nodes.openai import OpenAIChatModel, OpenAIEmbeddings
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21,
          "prompt_tokens_details": {"cached_tokens": 4},

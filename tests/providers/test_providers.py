@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rillet.nodes import ScriptedChatModel
-from rillet.nodes.anthropic import AnthropicChatModel
-from rillet.nodes.openai import OpenAIChatModel
-from rillet.nodes.providers import model_from_spec
+from rillet.nodes.providers import AnthropicChatModel, OpenAIChatModel, model_from_spec
 
 
 def test_a_key_in_the_environment_picks_the_real_provider() -> None:

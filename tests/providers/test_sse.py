@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rillet.nodes.sse import ServerSentEvent, SSEDecoder
+from rillet.nodes.providers.sse import ServerSentEvent, SSEDecoder
 
 
 def feed_all(*chunks: bytes) -> list[ServerSentEvent]:

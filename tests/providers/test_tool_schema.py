@@ -8,14 +8,12 @@ from typing import Annotated, Any, Literal, Optional, TypedDict, Union
 
 import pytest
 
-from rillet.nodes.tool_schema import (
-    ToolSchemaError,
+from rillet.nodes.providers.tool_formats import (
     convert_to_anthropic_tool,
     convert_to_openai_tool,
-    function_schema,
-    parse_docstring,
     to_function_schema,
 )
+from rillet.nodes.providers.tool_schema import ToolSchemaError, function_schema, parse_docstring
 
 
 def search(query: str, limit: int = 10, tags: list[str] | None = None,

@@ -1,5 +1,8 @@
 """Anthropic's Messages API, streamed.
 
+The stream loop itself is :mod:`~rillet.nodes.providers.stream`'s; this module holds the
+request format (system field, turns, tool results, tools) and the parser of Anthropic's events.
+
 How the event stream becomes chunks (every chunk's ``id`` is the ``msg_…`` id):
 
 - ``text`` blocks: each ``text_delta`` -> ``content`` (a plain string, so text adds up to a
@@ -17,7 +20,7 @@ How the event stream becomes chunks (every chunk's ``id`` is the ``msg_…`` id)
   ``message_start``'s input counts, on one final chunk (``usage_metadata``), together with
   ``response_metadata`` ``stop_reason``, ``stop_sequence``, ``model_name``;
 - ``ping`` and unknown events are skipped; an ``error`` event raises
-  :class:`~rillet.nodes.http.ProviderError` with Anthropic's message.
+  :class:`~rillet.nodes.providers.errors.ProviderError` with Anthropic's message.
 """
 
 from __future__ import annotations
@@ -25,21 +28,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 import httpx
 
-from rillet.nodes.chat_models import BaseChatModel
-from rillet.nodes.http import (
-    ClientOwner,
-    MissingAPIKeyError,
-    ProviderClient,
-    ProviderConnectionError,
-    RetryPolicy,
-    Timeouts,
-    decode_event_json,
-)
 from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
@@ -48,17 +41,21 @@ from rillet.nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
-from rillet.nodes.tool_schema import convert_to_anthropic_tool
-from rillet.runtime.engine.scope import RunScope
+from rillet.nodes.providers.errors import MissingAPIKeyError
+from rillet.nodes.providers.http import ProviderClient, Timeouts
+from rillet.nodes.providers.retry import RetryPolicy
+from rillet.nodes.providers.sse import ServerSentEvent
+from rillet.nodes.providers.stream import StreamingChatModel, StreamParser, decode_event_json
+from rillet.nodes.providers.tool_formats import convert_to_anthropic_tool
 
-__all__ = ["AnthropicChatModel", "to_anthropic_messages"]
+__all__ = ["AnthropicChatModel", "anthropic_usage", "to_anthropic_messages"]
 
 DEFAULT_BASE_URL: Final = "https://api.anthropic.com"
 API_VERSION: Final = "2023-06-01"
 _PROVIDER: Final = "anthropic"
 
 
-class AnthropicChatModel(ClientOwner, BaseChatModel):
+class AnthropicChatModel(StreamingChatModel):
     """A streaming chat model on Anthropic's Messages API.
 
     Args:
@@ -69,8 +66,8 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
         temperature, stop: sampling settings, sent when given (``stop`` -> ``stop_sequences``).
         thinking: extended thinking, e.g. ``{"type": "enabled", "budget_tokens": 2048}``.
         timeout, max_retries, retry_policy, default_headers, transport: as for
-            :class:`~rillet.nodes.openai.OpenAIChatModel` (``default_headers`` can carry
-            ``anthropic-beta``).
+            :class:`~rillet.nodes.providers.openai.OpenAIChatModel` (``default_headers`` can
+            carry ``anthropic-beta``).
         extra_body: merged into the request body last (``top_k``, ``metadata``, ...).
         anthropic_version: the ``anthropic-version`` header.
 
@@ -87,6 +84,7 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
     """
 
     provider: ClassVar[str] = _PROVIDER
+    stream_path: ClassVar[str] = "/v1/messages"
 
     def __init__(
         self,
@@ -107,8 +105,7 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
         transport: httpx.AsyncBaseTransport | None = None,
         name: str | None = None,
     ) -> None:
-        if not isinstance(model, str) or not model:
-            raise ValueError(f"model must be a non-empty str, got {model!r}")
+        self._keep_settings(model, stop=stop, extra_body=extra_body, name=name)
         if type(max_tokens) is not int or max_tokens < 1:
             raise ValueError(f"max_tokens must be an int >= 1, got {max_tokens!r}")
         key = api_key or os.environ.get("ANTHROPIC_API_KEY")
@@ -116,24 +113,17 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
             raise MissingAPIKeyError(provider=_PROVIDER, env_var="ANTHROPIC_API_KEY")
         headers = {"x-api-key": key, "anthropic-version": anthropic_version,
                    **(default_headers or {})}
-        self.client = ProviderClient(
+        self.client = ProviderClient.from_options(
             provider=_PROVIDER,
             base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL,
-            headers=headers, timeouts=Timeouts.coerce(timeout),
-            retry=retry_policy or RetryPolicy(max_retries=max_retries), transport=transport)
-        self.model = self.model_name = model
+            headers=headers, timeout=timeout, max_retries=max_retries, retry_policy=retry_policy,
+            transport=transport)
         self.max_tokens, self.temperature = max_tokens, temperature
-        self.stop = list(stop) if stop else None
         self.thinking = dict(thinking) if thinking else None
-        self.extra_body = dict(extra_body or {})
-        self.name = name
-        self.tools: tuple[dict[str, Any], ...] = ()
         self.tool_choice: dict[str, Any] | None = None
 
-    def __repr__(self) -> str:
-        tools = f", tools={[t.get('name') for t in self.tools]}" if self.tools else ""
-        return (f"AnthropicChatModel(model={self.model_name!r}, "
-                f"base_url={self.client.base_url!r}{tools})")
+    def _tool_names(self) -> list[Any]:
+        return [tool.get("name") for tool in self.tools]
 
     def bind_tools(
         self,
@@ -185,43 +175,32 @@ class AnthropicChatModel(ClientOwner, BaseChatModel):
         body.update(self.extra_body)
         return body
 
-    async def _stream_chat(
-        self, messages: list[BaseMessage], ctx: RunScope
-    ) -> AsyncGenerator[AIMessageChunk, None]:
-        state = _StreamState()
-        async with self.client.open_sse("/v1/messages", self.request_body(messages)) as events:
-            async for event in events:
-                if event.event == "ping":
-                    continue
-                data = decode_event_json(event, _PROVIDER)
-                kind = event.event if event.event != "message" else data.get("type")
-                if kind == "message_stop":
-                    state.done = True
-                    await events.finish()
-                    break
-                chunk = state.read(kind, data)
-                if chunk is not None:
-                    yield chunk
-        if not state.done:
-            raise ProviderConnectionError(
-                provider=_PROVIDER, error_type="stream_truncated",
-                provider_message="the stream ended before message_stop; the answer is "
-                                 "incomplete")
-        yield state.final_chunk(self.model)
+    def stream_parser(self) -> StreamParser:
+        return _AnthropicStream()
 
 
-class _StreamState:
+class _AnthropicStream(StreamParser):
     """What one stream has told so far: ids, block kinds, stop reason, usage."""
 
+    truncated = "the stream ended before message_stop; the answer is incomplete"
+
     def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
+        super().__init__()
         self.blocks: dict[int, str] = {}   # index -> content block type
         self.start_usage: Mapping[str, Any] = {}
         self.last_usage: Mapping[str, Any] = {}
         self.stop_reason: str | None = None
         self.stop_sequence: str | None = None
-        self.done = False
+
+    def feed(self, event: ServerSentEvent) -> AIMessageChunk | None:
+        if event.event == "ping":
+            return None
+        data = decode_event_json(event, _PROVIDER)
+        kind = event.event if event.event != "message" else data.get("type")
+        if kind == "message_stop":
+            self.done = True
+            return None
+        return self.read(kind, data)
 
     def read(self, kind: Any, data: Mapping[str, Any]) -> AIMessageChunk | None:
         """The chunk for one event, or None for events that only update the state."""
@@ -285,13 +264,12 @@ class _StreamState:
                                   additional_kwargs={"citations": [delta["citation"]]})
         return None
 
-    def final_chunk(self, requested_model: str) -> AIMessageChunk:
-        metadata = {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence,
-                    "model_name": self.model or requested_model}
-        # Marked last here, so the base class adds no empty closing chunk of its own.
-        return AIMessageChunk(content="", id=self.id, response_metadata=metadata,
-                              usage_metadata=anthropic_usage(self.start_usage, self.last_usage),
-                              chunk_position="last")
+    def response_metadata(self, model_name: str) -> dict[str, Any]:
+        return {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence,
+                "model_name": model_name}
+
+    def usage_metadata(self) -> dict[str, Any] | None:
+        return anthropic_usage(self.start_usage, self.last_usage)
 
 
 def anthropic_usage(

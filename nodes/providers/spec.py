@@ -13,9 +13,9 @@ import os
 from collections.abc import Mapping
 from typing import Any, Final
 
-from rillet.nodes.anthropic import AnthropicChatModel
 from rillet.nodes.chat_models import BaseChatModel, ScriptedChatModel
-from rillet.nodes.openai import OpenAIChatModel
+from rillet.nodes.providers.anthropic import AnthropicChatModel
+from rillet.nodes.providers.openai import OpenAIChatModel
 
 __all__ = ["PROVIDERS", "model_from_spec"]
 

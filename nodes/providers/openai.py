@@ -1,7 +1,10 @@
-"""OpenAI chat completions and embeddings, and every server that speaks the same API.
+"""OpenAI chat completions, and every server that speaks the same API.
 
 vLLM, Ollama, llama.cpp's server, LM Studio, DeepSeek and others serve ``/v1/chat/completions``
-in OpenAI's streaming format: point ``base_url`` at them.
+in OpenAI's streaming format: point ``base_url`` at them. The stream loop itself is
+:mod:`~rillet.nodes.providers.stream`'s; this module holds the request format (messages,
+tools) and the parser of OpenAI's chunks; embeddings are in
+:mod:`~rillet.nodes.providers.openai_embeddings`.
 
 How a stream becomes chunks (one ``AIMessageChunk`` per useful delta; every chunk's ``id`` is
 the provider's ``chatcmpl-…`` id):
@@ -26,22 +29,11 @@ from __future__ import annotations
 import copy
 import json
 import os
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 import httpx
 
-from rillet.nodes.chat_models import BaseChatModel
-from rillet.nodes.http import (
-    ClientOwner,
-    MissingAPIKeyError,
-    ProviderClient,
-    ProviderConnectionError,
-    ProviderError,
-    RetryPolicy,
-    Timeouts,
-    decode_event_json,
-)
 from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
@@ -50,17 +42,20 @@ from rillet.nodes.messages import (
     SystemMessage,
     ToolMessage,
 )
-from rillet.nodes.tool_schema import convert_to_openai_tool
-from rillet.runtime.engine.bridge import run_sync
-from rillet.runtime.engine.scope import RunScope
+from rillet.nodes.providers.errors import MissingAPIKeyError
+from rillet.nodes.providers.http import ProviderClient, Timeouts
+from rillet.nodes.providers.retry import RetryPolicy
+from rillet.nodes.providers.sse import ServerSentEvent
+from rillet.nodes.providers.stream import StreamingChatModel, StreamParser, decode_event_json
+from rillet.nodes.providers.tool_formats import convert_to_openai_tool
 
-__all__ = ["OpenAIChatModel", "OpenAIEmbeddings", "to_openai_message"]
+__all__ = ["OpenAIChatModel", "openai_client", "openai_usage", "to_openai_message"]
 
 DEFAULT_BASE_URL: Final = "https://api.openai.com/v1"
 _PROVIDER: Final = "openai"
 
 
-def _client(
+def openai_client(
     *,
     base_url: str | None,
     api_key: str | None,
@@ -70,18 +65,26 @@ def _client(
     default_headers: Mapping[str, str] | None,
     transport: httpx.AsyncBaseTransport | None,
 ) -> ProviderClient:
+    """The client for OpenAI or a compatible server, from a model's constructor arguments.
+
+    ``base_url`` defaults to ``OPENAI_BASE_URL``, then OpenAI's; ``api_key`` to
+    ``OPENAI_API_KEY``, sent as a bearer token when there is one.
+
+    Raises:
+        MissingAPIKeyError: OpenAI itself, and no key given or in the environment.
+    """
     url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
     key = api_key or os.environ.get("OPENAI_API_KEY")
     # OpenAI itself needs a key; a local server (Ollama, vLLM, llama.cpp) usually does not.
     if not key and url.rstrip("/") == DEFAULT_BASE_URL:
         raise MissingAPIKeyError(provider=_PROVIDER, env_var="OPENAI_API_KEY")
     headers = {**({"authorization": f"Bearer {key}"} if key else {}), **(default_headers or {})}
-    return ProviderClient(
-        provider=_PROVIDER, base_url=url, headers=headers, timeouts=Timeouts.coerce(timeout),
-        retry=retry_policy or RetryPolicy(max_retries=max_retries), transport=transport)
+    return ProviderClient.from_options(
+        provider=_PROVIDER, base_url=url, headers=headers, timeout=timeout,
+        max_retries=max_retries, retry_policy=retry_policy, transport=transport)
 
 
-class OpenAIChatModel(ClientOwner, BaseChatModel):
+class OpenAIChatModel(StreamingChatModel):
     """A streaming chat model on OpenAI's chat completions API (or a compatible server).
 
     Args:
@@ -90,10 +93,11 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
         api_key: default ``OPENAI_API_KEY``; needed for OpenAI, optional elsewhere.
         temperature, max_tokens, stop: sampling settings, sent when given (reasoning models
             want ``extra_body={"max_completion_tokens": n}`` instead of ``max_tokens``).
-        timeout: seconds for every phase, or :class:`~rillet.nodes.http.Timeouts` (``read`` is the
-            idle timeout between chunks).
-        max_retries: retries before the first token (see :class:`~rillet.nodes.http.RetryPolicy`);
-            ``retry_policy`` replaces the whole policy.
+        timeout: seconds for every phase, or :class:`~rillet.nodes.providers.http.Timeouts`
+            (``read`` is the idle timeout between chunks).
+        max_retries: retries before the first token (see
+            :class:`~rillet.nodes.providers.retry.RetryPolicy`); ``retry_policy`` replaces the
+            whole policy.
         extra_body: merged into the request body last (``top_p``, ``seed``, server options).
         stream_usage: ask for token usage (``stream_options.include_usage``).
         default_headers: extra headers for every request.
@@ -112,6 +116,7 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
     """
 
     provider: ClassVar[str] = _PROVIDER
+    stream_path: ClassVar[str] = "/chat/completions"
 
     def __init__(
         self,
@@ -131,25 +136,17 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
         transport: httpx.AsyncBaseTransport | None = None,
         name: str | None = None,
     ) -> None:
-        if not isinstance(model, str) or not model:
-            raise ValueError(f"model must be a non-empty str, got {model!r}")
-        self.client = _client(base_url=base_url, api_key=api_key, timeout=timeout,
-                              max_retries=max_retries, retry_policy=retry_policy,
-                              default_headers=default_headers, transport=transport)
-        self.model = self.model_name = model
+        self._keep_settings(model, stop=stop, extra_body=extra_body, name=name)
+        self.client = openai_client(base_url=base_url, api_key=api_key, timeout=timeout,
+                                    max_retries=max_retries, retry_policy=retry_policy,
+                                    default_headers=default_headers, transport=transport)
         self.temperature, self.max_tokens = temperature, max_tokens
-        self.stop = list(stop) if stop else None
-        self.extra_body = dict(extra_body or {})
         self.stream_usage = stream_usage
-        self.name = name
-        self.tools: tuple[dict[str, Any], ...] = ()
         self.tool_choice: str | dict[str, Any] | None = None
         self.parallel_tool_calls: bool | None = None
 
-    def __repr__(self) -> str:
-        tools = f", tools={[t['function']['name'] for t in self.tools]}" if self.tools else ""
-        return (f"OpenAIChatModel(model={self.model_name!r}, "
-                f"base_url={self.client.base_url!r}{tools})")
+    def _tool_names(self) -> list[Any]:
+        return [tool["function"]["name"] for tool in self.tools]
 
     def bind_tools(
         self,
@@ -206,37 +203,32 @@ class OpenAIChatModel(ClientOwner, BaseChatModel):
         body.update(self.extra_body)
         return body
 
-    async def _stream_chat(
-        self, messages: list[BaseMessage], ctx: RunScope
-    ) -> AsyncGenerator[AIMessageChunk, None]:
-        state = _StreamState()
-        async with self.client.open_sse("/chat/completions", self.request_body(messages)) as events:
-            async for event in events:
-                if event.data.strip() == "[DONE]":
-                    state.done = True
-                    await events.finish()
-                    break
-                chunk = state.read(decode_event_json(event, _PROVIDER))
-                if chunk is not None:
-                    yield chunk
-        if not state.done and state.finish_reason is None:
-            raise ProviderConnectionError(
-                provider=_PROVIDER, error_type="stream_truncated",
-                provider_message="the stream ended before [DONE] and before a finish_reason; "
-                                 "the answer is incomplete")
-        yield state.final_chunk(self.model)
+    def stream_parser(self) -> StreamParser:
+        return _OpenAIStream()
 
 
-class _StreamState:
+class _OpenAIStream(StreamParser):
     """What one stream has told so far that belongs on its final chunk."""
 
+    truncated = ("the stream ended before [DONE] and before a finish_reason; "
+                 "the answer is incomplete")
+
     def __init__(self) -> None:
-        self.id: str | None = None
-        self.model: str | None = None
+        super().__init__()
         self.finish_reason: str | None = None
         self.system_fingerprint: str | None = None
         self.usage: Mapping[str, Any] | None = None
-        self.done = False
+
+    @property
+    def complete(self) -> bool:
+        # Some servers end the response without [DONE]; a finish_reason says the answer is whole.
+        return self.done or self.finish_reason is not None
+
+    def feed(self, event: ServerSentEvent) -> AIMessageChunk | None:
+        if event.data.strip() == "[DONE]":
+            self.done = True
+            return None
+        return self.read(decode_event_json(event, _PROVIDER))
 
     def read(self, data: Mapping[str, Any]) -> AIMessageChunk | None:
         """The chunk for one ``chat.completion.chunk`` object, or None if it has no delta."""
@@ -270,14 +262,14 @@ class _StreamState:
         return AIMessageChunk(content=content, id=self.id, tool_call_chunks=calls,
                               additional_kwargs=extra)
 
-    def final_chunk(self, requested_model: str) -> AIMessageChunk:
-        metadata: dict[str, Any] = {"finish_reason": self.finish_reason,
-                                    "model_name": self.model or requested_model}
+    def response_metadata(self, model_name: str) -> dict[str, Any]:
+        metadata: dict[str, Any] = {"finish_reason": self.finish_reason, "model_name": model_name}
         if self.system_fingerprint:
             metadata["system_fingerprint"] = self.system_fingerprint
-        # Marked last here, so the base class adds no empty closing chunk of its own.
-        return AIMessageChunk(content="", id=self.id, response_metadata=metadata,
-                              usage_metadata=openai_usage(self.usage), chunk_position="last")
+        return metadata
+
+    def usage_metadata(self) -> dict[str, Any] | None:
+        return openai_usage(self.usage)
 
 
 def _tool_call_chunk(position: int, call: Mapping[str, Any]) -> dict[str, Any]:
@@ -395,87 +387,3 @@ def _tool_content(content: str | list[Any]) -> str:
     if all(isinstance(text, str) for text in texts):
         return "".join(text for text in texts if isinstance(text, str))
     return json.dumps(content)
-
-
-# -- embeddings -----------------------------------------------------------------------------
-
-
-class OpenAIEmbeddings(ClientOwner):
-    """Embeddings from ``/embeddings`` of OpenAI or a compatible server; an ``Embeddings``.
-
-    Texts are sent ``batch_size`` at a time, one batch after another; the vectors come back
-    in the order of the texts.
-
-    Args:
-        model: e.g. ``"text-embedding-3-small"`` (or ``"nomic-embed-text"`` on Ollama).
-        base_url, api_key, timeout, max_retries, retry_policy, default_headers, transport:
-            as for :class:`OpenAIChatModel`.
-        dimensions: ask for shorter vectors (``text-embedding-3-*`` only).
-        batch_size: texts per request (OpenAI accepts up to 2048).
-
-    Example::
-
-        embeddings = OpenAIEmbeddings("text-embedding-3-small")
-        vectors = await embeddings.aembed_documents(["a cat", "a dog"])
-        query = embeddings.embed_query("pets")          # sync code
-    """
-
-    def __init__(
-        self,
-        model: str = "text-embedding-3-small",
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        dimensions: int | None = None,
-        batch_size: int = 512,
-        timeout: float | Timeouts = Timeouts(),
-        max_retries: int = 2,
-        retry_policy: RetryPolicy | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        if type(batch_size) is not int or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        self.client = _client(base_url=base_url, api_key=api_key, timeout=timeout,
-                              max_retries=max_retries, retry_policy=retry_policy,
-                              default_headers=default_headers, transport=transport)
-        self.model, self.dimensions, self.batch_size = model, dimensions, batch_size
-
-    def __repr__(self) -> str:
-        return f"OpenAIEmbeddings(model={self.model!r}, base_url={self.client.base_url!r})"
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Embed texts to be searched, one vector per text, in order.
-
-        Raises:
-            ProviderError: the server refused, failed, or answered with the wrong count.
-        """
-        vectors: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            vectors.extend(await self._embed_batch(texts[start : start + self.batch_size]))
-        return vectors
-
-    async def aembed_query(self, text: str) -> list[float]:
-        """Embed a search query."""
-        return (await self._embed_batch([text]))[0]
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Blocking :meth:`aembed_documents`, for code outside trio."""
-        return run_sync(self.aembed_documents, texts, method="OpenAIEmbeddings.embed_documents()")
-
-    def embed_query(self, text: str) -> list[float]:
-        """Blocking :meth:`aembed_query`, for code outside trio."""
-        return run_sync(self.aembed_query, text, method="OpenAIEmbeddings.embed_query()")
-
-    async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.model, "input": texts}
-        if self.dimensions is not None:
-            body["dimensions"] = self.dimensions
-        answer = await self.client.post_json("/embeddings", body)
-        items = answer.get("data") if isinstance(answer, Mapping) else None
-        if not isinstance(items, list) or len(items) != len(texts):
-            got = len(items) if isinstance(items, list) else "no"
-            raise ProviderError(provider=_PROVIDER, error_type="malformed_response",
-                                provider_message=f"asked for {len(texts)} embeddings, got {got}")
-        ordered = sorted(items, key=lambda item: item.get("index", 0))
-        return [[float(x) for x in item["embedding"]] for item in ordered]

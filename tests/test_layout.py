@@ -132,3 +132,14 @@ def test_nothing_is_imported_under_a_top_level_name() -> None:
     """The checkout's runtime/, graphs/ and nodes/ never load as top-level packages."""
     stray = sorted(n for n in sys.modules if n.split(".")[0] in {"runtime", "graphs", "nodes"})
     assert not stray
+
+
+def test_pyproject_installs_every_package() -> None:
+    """Every folder with an ``__init__.py`` is listed in pyproject's packages (a plain
+    ``pip install .`` copies only the listed ones)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    present = {name for name, path in SOURCES.items() if path.name == "__init__.py"}
+    assert present == listed

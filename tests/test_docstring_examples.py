@@ -13,7 +13,7 @@ from rillet import graphs, nodes, runtime
 
 
 def _modules() -> list[str]:
-    names = ["rillet"]
+    names = ["rillet", "rillet.errors"]
     for package in (runtime, graphs, nodes):
         names.append(package.__name__)
         names += [info.name for info in pkgutil.walk_packages(package.__path__,

@@ -1,0 +1,568 @@
+// rillet viewer: runs as trees of child runs on a timeline, their streamed output growing live.
+//
+// Reads config.json, draws the graphs, then reads the event stream it names (server-sent
+// events of astream_events v2 dicts). Events only update plain objects; the DOM is updated
+// once per animation frame, for the runs that changed, within a time budget, so thousands of
+// events per second never freeze the page. Everything kept is bounded (LIMITS).
+"use strict";
+
+(() => {
+  const LIMITS = Object.freeze({
+    roots: 200,            // root runs kept (the oldest finished ones go first)
+    runsPerRoot: 5000,     // child runs kept per root run; later ones are counted, not shown
+    textPerRun: 16384,     // characters of streamed output kept per run (the last ones)
+    totalText: 8000000,    // characters of streamed output kept in all
+    customPerRun: 20,      // custom events listed per run (the last ones)
+    frameBudgetMs: 8,      // DOM work per animation frame; the rest waits for the next frame
+  });
+  const $ = (id) => document.getElementById(id);
+  const state = {
+    runs: new Map(), roots: [], dirty: new Set(), scheduled: false, text: 0,
+    events: 0, dropped: 0, recent: 0, rate: 0, mode: "live", ended: false,
+    filters: {name: "", tag: "", type: "", errors: false}, graphs: [], names: new Map(),
+    token: sessionStorage.getItem("rillet-token") || "",
+  };
+
+  // ---- values as text ---------------------------------------------------------------------
+  // The text a chunk contributes (a string, a message's content), or null for other values
+  // (e.g. a JSON parser's partial objects, shown as the latest value instead).
+  function textOf(value) {
+    if (typeof value === "string") return value;
+    if (value && typeof value === "object") {
+      if (typeof value.content === "string") return value.content;
+      if (Array.isArray(value.content)) {
+        return value.content.map((b) => (typeof b === "string" ? b : (b && b.text) || "")).join("");
+      }
+    }
+    return null;
+  }
+
+  // A value without the wire's type tags and empty fields, for JSON previews.
+  function plain(value, depth = 0) {
+    if (value === null || typeof value !== "object") return value;
+    if (depth > 6) return "…";
+    if (Array.isArray(value)) {
+      const items = value.slice(0, 50).map((v) => plain(v, depth + 1));
+      if (value.length > 50) items.push(`… ${value.length - 50} more`);
+      return items;
+    }
+    const tag = value.__rillet__;
+    if (tag === "ErrorInfo") return `${value.type}: ${value.message}`;
+    if (tag === "tuple") return plain(value.items, depth);
+    const out = {};
+    if (tag) out.type = tag;
+    for (const [key, item] of Object.entries(value)) {
+      if (key === "__rillet__" || item === null || item === "" ||
+          (typeof item === "object" && Object.keys(item).length === 0)) continue;
+      out[key] = plain(item, depth + 1);
+    }
+    return out;
+  }
+
+  function preview(value, limit = 400) {
+    if (value === undefined) return "";
+    let text = textOf(value);
+    if (text === null && value && Array.isArray(value.messages)) {  // a prompt value
+      text = value.messages.map((m) => `${(m && m.type) || "message"}: ${textOf(m) ?? ""}`)
+        .join("\n");
+    }
+    const shown = text !== null ? text : JSON.stringify(plain(value));
+    return shown.length > limit ? shown.slice(0, limit - 1) + "…" : shown;
+  }
+
+  function errorText(error) {
+    if (error && typeof error === "object" && error.type) return `${error.type}: ${error.message}`;
+    return typeof error === "string" ? error : JSON.stringify(plain(error));
+  }
+
+  // ---- the model: events update runs ---------------------------------------------------------
+  function newRun(id, name, kind, parent, t) {
+    const run = {
+      id, name, kind, parent, root: null, depth: parent ? parent.depth + 1 : 0, start: t,
+      end: null, status: "running", tags: [], metadata: {}, text: "", cut: 0, last: undefined,
+      chunks: 0, input: undefined, output: undefined, error: "", customs: [], children: [],
+      el: null, seen: false, count: 1, overflow: 0, shownText: null,
+    };
+    run.root = parent ? parent.root : run;
+    state.runs.set(id, run);
+    if (parent) {
+      parent.children.push(run);
+      run.root.count += 1;
+    } else {
+      state.roots.push(run);
+    }
+    return run;
+  }
+
+  // The run of an event, made (with any ancestor never seen, e.g. dropped) on first sight;
+  // null when its root already holds LIMITS.runsPerRoot runs.
+  function runOf(ev, kind, t) {
+    let run = state.runs.get(ev.run_id);
+    if (run) return run;
+    const parents = ev.parent_ids || [];
+    let parent = null;
+    for (const id of parents) {
+      let ancestor = state.runs.get(id);
+      if (!ancestor) {
+        if (parent && parent.root.count >= LIMITS.runsPerRoot) return overflow(parent.root);
+        ancestor = newRun(id, "(not seen)", "chain", parent, t);
+      }
+      parent = ancestor;
+    }
+    if (parent && parent.root.count >= LIMITS.runsPerRoot) return overflow(parent.root);
+    run = newRun(ev.run_id, ev.name, kind, parent, t);
+    evict();
+    return run;
+  }
+
+  function overflow(root) {
+    root.overflow += 1;
+    touch(root);
+    return null;
+  }
+
+  function setText(run, text) {
+    state.text += text.length - run.text.length;
+    run.text = text;
+  }
+
+  function apply(ev, t) {
+    state.events += 1;
+    state.recent += 1;
+    const event = ev.event || "";
+    if (event === "on_custom_event") {
+      const run = state.runs.get(ev.run_id);
+      if (run) {
+        run.customs.push(`${ev.name}: ${preview(ev.data, 120)}`);
+        if (run.customs.length > LIMITS.customPerRun) run.customs.shift();
+        touch(run);
+      }
+      return;
+    }
+    const cut = event.lastIndexOf("_");
+    const phase = event.slice(cut + 1), kind = event.slice(3, cut);
+    const run = runOf(ev, kind, t);
+    if (!run) return;
+    const data = ev.data || {};
+    if (!run.seen) {
+      run.seen = true;
+      run.name = ev.name;
+      run.kind = kind;
+      run.tags = ev.tags || [];
+      run.metadata = ev.metadata || {};
+      nameState(run.name, +1, null);
+    }
+    if (phase === "start") {
+      run.start = t;
+      run.input = data.input;
+    } else if (phase === "stream") {
+      run.chunks += 1;
+      const text = textOf(data.chunk);
+      if (text === null) {
+        run.last = data.chunk;
+      } else {
+        let kept = run.text + text;
+        // Cut with slack (to the limit when 1.5 times over) so that cutting stays rare.
+        if (kept.length > LIMITS.textPerRun * 1.5) {
+          run.cut += kept.length - LIMITS.textPerRun;
+          kept = kept.slice(kept.length - LIMITS.textPerRun);
+        }
+        setText(run, kept);
+        if (state.text > LIMITS.totalText) evict();
+      }
+    } else if (phase === "end" || phase === "error") {
+      if (run.end === null) nameState(run.name, -1, phase === "error" ? "error" : "ok");
+      run.end = t;
+      if ("input" in data && run.input === undefined) run.input = data.input;
+      if (phase === "end") {
+        run.output = data.output;
+        if (run.status !== "error") run.status = "ok";
+      } else {
+        run.status = "error";
+        run.error = errorText(data.error);
+      }
+      if (run.root !== run) touch(run.root);  // the root's timeline spans its children
+    }
+    touch(run);
+  }
+
+  // Forget the oldest root runs (finished ones first) while over a limit.
+  function evict() {
+    while (state.roots.length > LIMITS.roots || state.text > LIMITS.totalText) {
+      if (state.roots.length <= 1) return;
+      const done = state.roots.findIndex((r) => r.end !== null);
+      const [root] = state.roots.splice(done < 0 ? 0 : done, 1);
+      forget(root);
+      if (root.el) root.el.section.remove();
+    }
+  }
+
+  function forget(run) {
+    state.runs.delete(run.id);
+    state.text -= run.text.length;
+    run.gone = true;
+    if (run.end === null && run.seen) nameState(run.name, -1, null);
+    for (const child of run.children) forget(child);
+  }
+
+  // How many runs of each name are running, and how the last one ended: the graph's colours.
+  function nameState(name, delta, ended) {
+    const entry = state.names.get(name) || {running: 0, last: null};
+    entry.running = Math.max(entry.running + delta, 0);
+    if (ended) entry.last = ended;
+    state.names.set(name, entry);
+    state.namesDirty = true;
+  }
+
+  // ---- rendering: once per frame ---------------------------------------------------------------
+  function touch(run) {
+    state.dirty.add(run);
+    if (!state.scheduled) {
+      state.scheduled = true;
+      requestAnimationFrame(frame);
+    }
+  }
+
+  function frame() {
+    state.scheduled = false;
+    const started = performance.now();
+    for (const run of state.dirty) {
+      state.dirty.delete(run);
+      if (!run.gone) render(run);
+      if (performance.now() - started > LIMITS.frameBudgetMs && state.dirty.size) {
+        state.scheduled = true;
+        requestAnimationFrame(frame);
+        break;
+      }
+    }
+    if (state.namesDirty) paintGraphs();
+    $("empty").hidden = state.roots.length > 0;
+  }
+
+  function make(tag, className, parent) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function build(run) {
+    const node = make("div", "run");
+    node.dataset.runId = run.id;
+    const row = make("div", "row", node);
+    const label = make("span", "label", row);
+    label.style.paddingLeft = `${run.depth * 16}px`;
+    const kind = make("span", "kind", label);
+    const name = make("span", "name", label);
+    const track = make("span", "track", row);
+    const bar = make("span", "bar-fill", track);
+    const dur = make("span", "dur", row);
+    const err = make("div", "err", node);
+    const out = make("pre", "out", node);
+    const custom = make("div", "custom", node);
+    for (const part of [err, out, custom]) part.style.marginLeft = `${run.depth * 16 + 4}px`;
+    const children = make("div", "children", node);
+    row.addEventListener("click", () => toggleDetails(run));
+    run.el = {node, kind, name, bar, dur, err, out, custom, children, section: null, head: null};
+    if (run.parent) {
+      if (!run.parent.el) build(run.parent);
+      run.parent.el.children.appendChild(node);
+    } else {
+      const section = make("section", "root");
+      const head = make("div", "root-head", section);
+      const when = make("span", "when", head);
+      when.textContent = new Date(run.start).toLocaleTimeString();
+      make("span", "state", head);
+      make("span", "rid", head).textContent = run.id.slice(0, 8);
+      make("span", "tags", head);
+      make("span", "more", head);
+      section.appendChild(node);
+      run.el.section = section;
+      run.el.head = head;
+      $("runs").prepend(section);  // newest first
+      if (filtering()) section.classList.add("hidden");
+    }
+    if (filtering()) node.classList.add("hidden");
+  }
+
+  function render(run) {
+    if (!run.el) build(run);
+    const e = run.el;
+    e.node.className = `run kind-${run.kind} ${run.status}` +
+      (e.node.classList.contains("hidden") ? " hidden" : "");
+    e.kind.textContent = run.kind;
+    e.name.textContent = run.name;
+    e.err.textContent = run.error;
+    let shown = "";
+    if (run.text) {
+      shown = (run.cut ? `… (${run.cut} earlier characters not kept)\n` : "") + run.text;
+    } else if (run.last !== undefined) {
+      shown = preview(run.last);
+    } else if (run.status === "ok") {
+      shown = preview(run.output);
+    }
+    if (shown !== run.shownText) {
+      e.out.textContent = shown;
+      run.shownText = shown;
+      if (run.text) e.out.scrollTop = e.out.scrollHeight;  // follow the growing text
+    }
+    e.custom.textContent = run.customs.join(" · ");
+    if (e.section) {
+      const head = e.head.children;
+      head[1].textContent = run.status;
+      head[1].className = `state ${run.status}`;
+      head[3].textContent = run.tags.length ? `tags: ${run.tags.join(", ")}` : "";
+      head[4].textContent = run.overflow ? `+${run.overflow} events of child runs not shown` : "";
+      e.section.classList.toggle("error", run.status === "error");
+      e.section.dataset.name = run.name;
+    }
+    if (filtering() && matches(run)) reveal(run);
+    place(run.root, run.root === run ? allRuns(run) : [run]);
+  }
+
+  function allRuns(root) {
+    const out = [];
+    const walk = (run) => { out.push(run); run.children.forEach(walk); };
+    walk(root);
+    return out;
+  }
+
+  // Position the timeline bars of `runs` within their root's span (up to now while it runs).
+  function place(root, runs) {
+    const now = state.mode === "live" ? Date.now() : root.start;
+    let last = root.end !== null ? root.end : now;
+    if (root.end === null) for (const run of runs) last = Math.max(last, run.end || run.start);
+    const span = Math.max(last - root.start, 1);
+    for (const run of runs) {
+      if (!run.el) continue;
+      const end = run.end !== null ? run.end : Math.max(now, run.start);
+      run.el.bar.style.left = `${(100 * (run.start - root.start)) / span}%`;
+      run.el.bar.style.width = `${(100 * Math.max(end - run.start, 0)) / span}%`;
+      run.el.dur.textContent = run.end !== null ? duration(run.end - run.start)
+        : state.mode === "live" ? duration(now - run.start) : "…";
+    }
+  }
+
+  function duration(ms) {
+    return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+  }
+
+  function toggleDetails(run) {
+    const old = run.el.node.querySelector(":scope > .details");
+    if (old) { old.remove(); return; }
+    const details = make("pre", "details");
+    details.style.marginLeft = `${run.depth * 16 + 4}px`;
+    const facts = {run_id: run.id, kind: run.kind, tags: run.tags, metadata: run.metadata,
+                   chunks: run.chunks, input: plain(run.input), output: plain(run.output)};
+    const text = JSON.stringify(facts, null, 2);
+    details.textContent = text.length > 20000 ? text.slice(0, 20000) + "\n…" : text;
+    run.el.node.insertBefore(details, run.el.children);
+  }
+
+  function paintGraphs() {
+    state.namesDirty = false;
+    for (const graph of state.graphs) {
+      for (const label of graph.labels()) {
+        const entry = state.names.get(label);
+        graph.setState(label, !entry ? "" : entry.running ? "running" : entry.last || "");
+      }
+    }
+  }
+
+  // ---- filters ----------------------------------------------------------------------------------
+  function filtering() {
+    const f = state.filters;
+    return Boolean(f.name || f.tag || f.type || f.errors);
+  }
+
+  function matches(run) {
+    const f = state.filters;
+    return (!f.name || run.name.toLowerCase().includes(f.name)) &&
+      (!f.tag || run.tags.some((tag) => String(tag).toLowerCase().includes(f.tag))) &&
+      (!f.type || run.kind === f.type) && (!f.errors || run.status === "error");
+  }
+
+  // Show a matching run with its ancestors (its place in the tree) and its root's section.
+  function reveal(run) {
+    for (let r = run; r; r = r.parent) {
+      if (r.el) r.el.node.classList.remove("hidden");
+      if (r.el && r.el.section) r.el.section.classList.remove("hidden");
+    }
+  }
+
+  function applyFilters() {
+    const f = state.filters;
+    f.name = $("f-name").value.trim().toLowerCase();
+    f.tag = $("f-tag").value.trim().toLowerCase();
+    f.type = $("f-type").value;
+    f.errors = $("f-errors").checked;
+    const active = filtering();
+    const mark = (run) => {
+      let shown = !active || matches(run);
+      for (const child of run.children) shown = mark(child) || shown;
+      if (run.el) run.el.node.classList.toggle("hidden", !shown);
+      return shown;
+    };
+    for (const root of state.roots) {
+      const shown = mark(root);
+      if (root.el) root.el.section.classList.toggle("hidden", !shown);
+    }
+  }
+
+  // ---- the event source ---------------------------------------------------------------------------
+  class AuthError extends Error {}
+
+  function headers() {
+    return state.token ? {authorization: `Bearer ${state.token}`} : {};
+  }
+
+  async function getJSON(url) {
+    const reply = await fetch(url, {headers: headers(), cache: "no-store"});
+    if (reply.status === 401) throw new AuthError("this server needs a bearer token");
+    if (!reply.ok) throw new Error(`${url}: HTTP ${reply.status}`);
+    return reply.json();
+  }
+
+  // Read one SSE response to its end, calling onFrame(event, data) per frame.
+  async function readStream(url, onFrame) {
+    const reply = await fetch(url, {headers: headers(), cache: "no-store"});
+    if (reply.status === 401) throw new AuthError("this server needs a bearer token");
+    if (!reply.ok) throw new Error(`HTTP ${reply.status}`);
+    const reader = reply.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for (;;) {
+      const {value, done} = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, {stream: true});
+      let start = 0, end;
+      while ((end = buffer.indexOf("\n\n", start)) >= 0) {
+        let event = "message", data = "";
+        for (const line of buffer.substring(start, end).split("\n")) {
+          if (line.startsWith("event:")) event = line.slice(6).trim();
+          else if (line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(5).trimStart();
+        }
+        onFrame(event, data);
+        start = end + 2;
+      }
+      if (start) buffer = buffer.substring(start);
+    }
+  }
+
+  function onFrame(event, data) {
+    try {
+      handleFrame(event, data);
+    } catch (error) {  // one malformed frame must not end the stream (and replay it)
+      state.problem = `a frame could not be read: ${error.message}`;
+    }
+  }
+
+  function handleFrame(event, data) {
+    if (event === "data") {
+      const ev = JSON.parse(data);
+      apply(ev, typeof ev.time === "number" && ev.time > 0 ? ev.time * 1000 : Date.now());
+    } else if (event === "dropped") {
+      state.dropped = JSON.parse(data).dropped;
+    } else if (event === "metadata") {
+      state.connected = true;
+      setStatus(state.mode === "live" ? "live" : "loading…", state.mode === "live" ? "live" : "");
+    } else if (event === "end") {
+      state.ended = true;
+    } else if (event === "error") {
+      const problem = JSON.parse(data);
+      state.problem = `${problem.type}: ${problem.message}`;
+    }
+  }
+
+  function setStatus(text, kind) {
+    const node = $("status");
+    node.textContent = text;
+    node.className = `status ${kind || ""}`;
+  }
+
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  async function follow(url) {
+    let delay = 1000;
+    for (;;) {
+      state.connected = false;
+      state.ended = false;
+      try {
+        await readStream(url, onFrame);
+        if (state.mode === "log") {
+          setStatus(state.problem || `loaded ${state.events} events`,
+                    state.problem ? "error" : "done");
+          return;
+        }
+        setStatus(state.ended ? "the server stopped; reconnecting…" : "disconnected", "warn");
+      } catch (error) {
+        if (error instanceof AuthError) { askToken(); return; }
+        setStatus(`disconnected (${error.message}); retrying`, "warn");
+      }
+      if (state.connected) delay = 1000;
+      await sleep(delay);
+      delay = Math.min(delay * 2, 10000);
+    }
+  }
+
+  function askToken() {
+    setStatus("needs a bearer token", "error");
+    $("auth").hidden = false;
+    $("token").focus();
+  }
+
+  function tick() {
+    state.rate = state.recent * 4;
+    state.recent = 0;
+    $("counts").textContent = `${state.runs.size} runs · ${state.events} events · ` +
+      `${state.rate} ev/s` + (state.dropped ? ` · ${state.dropped} dropped` : "");
+    if (state.mode === "live") {
+      for (const root of state.roots) if (root.end === null && root.el) place(root, allRuns(root));
+    }
+  }
+
+  async function start() {
+    const hash = new URLSearchParams(location.hash.slice(1));
+    if (hash.get("token")) state.token = hash.get("token");
+    let config;
+    try {
+      config = await getJSON("config.json");
+    } catch (error) {
+      if (error instanceof AuthError) return askToken();
+      return setStatus(`cannot load config.json: ${error.message}`, "error");
+    }
+    state.mode = config.mode;
+    $("title").textContent = config.title || "";
+    document.title = `rillet viewer · ${config.title || ""}`;
+    $("graphs").replaceChildren();
+    state.graphs = Object.entries(config.graphs || {}).map(
+      ([name, graph]) => window.RilletGraph.draw($("graphs"), name, graph));
+    if (!state.ticking) state.ticking = setInterval(tick, 250);
+    follow(config.events);
+  }
+
+  for (const id of ["f-name", "f-tag"]) $(id).addEventListener("input", applyFilters);
+  for (const id of ["f-type", "f-errors"]) $(id).addEventListener("change", applyFilters);
+  $("clear").addEventListener("click", () => {
+    for (const root of state.roots.splice(0)) { forget(root); if (root.el) root.el.section.remove(); }
+    state.names.clear();
+    paintGraphs();
+    $("empty").hidden = false;
+  });
+  $("auth").addEventListener("submit", (event) => {
+    event.preventDefault();
+    state.token = $("token").value.trim();
+    sessionStorage.setItem("rillet-token", state.token);
+    $("auth").hidden = true;
+    start();
+  });
+
+  // For benchmarks and debugging: feed events straight in, read the counters.
+  window.rilletViewer = {
+    LIMITS,
+    ingest(events) { for (const ev of events) apply(ev, ev.time ? ev.time * 1000 : Date.now()); },
+    stats: () => ({events: state.events, runs: state.runs.size, roots: state.roots.length,
+                   pending: state.dirty.size, dropped: state.dropped, text: state.text}),
+  };
+  start();
+})();

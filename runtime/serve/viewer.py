@@ -75,17 +75,20 @@ def ui_asset(name: str) -> tuple[bytes, str]:
 
 
 def graph_tree(runnable: Any) -> dict[str, Any] | None:
-    """``runnable.get_graph()`` as ``{"nodes": [{"id", "label"}], "edges": [[from, to]]}``.
+    """``runnable.get_graph()`` as ``{"root", "nodes": [{"id", "label"}], "edges": [[a, b]]}``.
 
-    Node ids are ``n0``, ``n1``, … in the graph's order (as ``draw_mermaid`` numbers them);
-    ``None`` when the object cannot draw itself.
+    ``root`` is the runnable's run name (the page lights up the nodes of runs under a root run
+    of that name); node ids are ``n0``, ``n1``, … in the graph's order (as ``draw_mermaid``
+    numbers them). ``None`` when the object cannot draw itself.
     """
     get_graph = getattr(runnable, "get_graph", None)
     if not callable(get_graph):
         return None
     graph = get_graph()
     ids = {node: f"n{i}" for i, node in enumerate(graph.nodes)}
-    return {"nodes": [{"id": ids[node], "label": str(label)}
+    get_name = getattr(runnable, "get_name", None)
+    return {"root": str(get_name()) if callable(get_name) else None,
+            "nodes": [{"id": ids[node], "label": str(label)}
                       for node, label in graph.nodes.items()],
             "edges": [[ids[a], ids[b]] for a, b in graph.edges if a in ids and b in ids]}
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ThreadServer
 from viewer_apps import APPS, GATE, JOKE
+from viewer_helpers import ThreadServer
 
 pytestmark = pytest.mark.browser
 
@@ -100,8 +100,12 @@ def test_a_failed_run_shows_its_error_in_red(live: str, page: Any) -> None:
         "e => getComputedStyle(e).color"))
     assert not is_red(root.locator(".kind-prompt > .row .name").evaluate(
         "e => getComputedStyle(e).color"))
-    expect(page.locator('.graph[data-graph="failing"] .node[data-label="explode"]')
-           ).to_have_class("node error")
+    failing_graph = page.locator('.graph[data-graph="failing"]')
+    expect(failing_graph.locator('.node[data-label="explode"]')).to_have_class("node error")
+    expect(failing_graph.locator('.node[data-label="StrOutputParser"]')).to_have_class("node ok")
+    # Only the graph whose runnable ran lights up, though the joke has a StrOutputParser too.
+    expect(page.locator('.graph[data-graph="joke"] .node[data-label="StrOutputParser"]')
+           ).to_have_class("node")
 
 
 def test_filters_by_name_tag_type_and_errors(live: str, page: Any) -> None:

@@ -78,6 +78,7 @@ def test_graph_tree_numbers_nodes_and_keeps_edges() -> None:
     assert labels[0] == "RunnableParallel<a,b>Input" and labels[1] == "RunnableParallel<a,b>Output"
     assert [node["id"] for node in tree["nodes"]] == [f"n{i}" for i in range(len(labels))]
     assert ["n0", "n2"] in tree["edges"] and len(tree["edges"]) == 10
+    assert tree["root"] == "RunnableParallel<a,b>"
     assert graph_tree(object()) is None
 
 

@@ -1,11 +1,12 @@
-// rillet viewer: draws a runnable's graph ({nodes: [{id, label}], edges: [[from, to]]}) as SVG,
+// rillet viewer: draws a runnable's graph ({root, nodes: [{id, label}], edges: [[from, to]]},
+// root being the runnable's run name) as SVG,
 // left to right, one column per longest-path layer (the rows of `draw_ascii`). Nodes are
 // looked up by label, so the page can light up the node whose run is running or failed.
 "use strict";
 
 window.RilletGraph = (() => {
   const SVG = "http://www.w3.org/2000/svg";
-  const BOX_H = 26, ROW_GAP = 12, COL_GAP = 44, PAD = 6, CHAR_W = 7;
+  const BOX_H = 24, ROW_GAP = 10, COL_GAP = 30, PAD = 4, CHAR_W = 6.6;
 
   function el(name, attrs, parent) {
     const node = document.createElementNS(SVG, name);
@@ -48,7 +49,7 @@ window.RilletGraph = (() => {
     const place = new Map();
     let x = PAD, height = 0;
     for (const column of columns) {
-      const width = Math.max(...column.map((n) => n.label.length * CHAR_W + 18), 60);
+      const width = Math.round(Math.max(...column.map((n) => n.label.length * CHAR_W + 16), 56));
       column.forEach((node, i) => {
         place.set(node.id, {x, y: PAD + i * (BOX_H + ROW_GAP), w: width, node});
       });
@@ -81,9 +82,10 @@ window.RilletGraph = (() => {
     box.appendChild(svg);
     container.appendChild(box);
     return {
+      root: graph.root || null,
       labels: () => byLabel.keys(),
       setState(label, state) {
-        for (const g of byLabel.get(label) || []) g.setAttribute("class", `node ${state}`);
+        for (const g of byLabel.get(label) || []) g.setAttribute("class", state ? `node ${state}` : "node");
       },
     };
   }

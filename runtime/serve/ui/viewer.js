@@ -17,7 +17,7 @@
   });
   const $ = (id) => document.getElementById(id);
   const state = {
-    runs: new Map(), roots: [], dirty: new Set(), scheduled: false, text: 0,
+    runs: new Map(), roots: [], dirty: new Set(), follow: new Set(), scheduled: false, text: 0,
     events: 0, dropped: 0, recent: 0, rate: 0, mode: "live", ended: false,
     filters: {name: "", tag: "", type: "", errors: false}, graphs: [], names: new Map(),
     token: sessionStorage.getItem("rillet-token") || "",
@@ -150,7 +150,7 @@
       run.kind = kind;
       run.tags = ev.tags || [];
       run.metadata = ev.metadata || {};
-      nameState(run.name, +1, null);
+      nameState(run, +1, null);
     }
     if (phase === "start") {
       run.start = t;
@@ -171,7 +171,7 @@
         if (state.text > LIMITS.totalText) evict();
       }
     } else if (phase === "end" || phase === "error") {
-      if (run.end === null) nameState(run.name, -1, phase === "error" ? "error" : "ok");
+      if (run.end === null) nameState(run, -1, phase === "error" ? "error" : "ok");
       run.end = t;
       if ("input" in data && run.input === undefined) run.input = data.input;
       if (phase === "end") {
@@ -201,16 +201,19 @@
     state.runs.delete(run.id);
     state.text -= run.text.length;
     run.gone = true;
-    if (run.end === null && run.seen) nameState(run.name, -1, null);
+    if (run.end === null && run.seen) nameState(run, -1, null);
     for (const child of run.children) forget(child);
   }
 
-  // How many runs of each name are running, and how the last one ended: the graph's colours.
-  function nameState(name, delta, ended) {
-    const entry = state.names.get(name) || {running: 0, last: null};
-    entry.running = Math.max(entry.running + delta, 0);
-    if (ended) entry.last = ended;
-    state.names.set(name, entry);
+  // How many runs of each name are running, and how the last one ended: the graphs' colours.
+  // Counted per root run name (a graph knows its runnable's name) and over all roots ("*").
+  function nameState(run, delta, ended) {
+    for (const key of [`${run.root.name}\u0000${run.name}`, `*\u0000${run.name}`]) {
+      const entry = state.names.get(key) || {running: 0, last: null};
+      entry.running = Math.max(entry.running + delta, 0);
+      if (ended) entry.last = ended;
+      state.names.set(key, entry);
+    }
     state.namesDirty = true;
   }
 
@@ -235,6 +238,9 @@
         break;
       }
     }
+    // Scrolling reads layout: done after every write of the frame, so it lays out once.
+    for (const out of state.follow) out.scrollTop = out.scrollHeight;
+    state.follow.clear();
     if (state.namesDirty) paintGraphs();
     $("empty").hidden = state.roots.length > 0;
   }
@@ -304,7 +310,7 @@
     if (shown !== run.shownText) {
       e.out.textContent = shown;
       run.shownText = shown;
-      if (run.text) e.out.scrollTop = e.out.scrollHeight;  // follow the growing text
+      if (run.text && run.status === "running") state.follow.add(e.out);
     }
     e.custom.textContent = run.customs.join(" · ");
     if (e.section) {
@@ -363,7 +369,7 @@
     state.namesDirty = false;
     for (const graph of state.graphs) {
       for (const label of graph.labels()) {
-        const entry = state.names.get(label);
+        const entry = state.names.get(`${graph.root || "*"}\u0000${label}`);
         graph.setState(label, !entry ? "" : entry.running ? "running" : entry.last || "");
       }
     }

@@ -1,12 +1,12 @@
 """How many events per second the viewer page keeps up with in headless Chromium.
 
-Two measurements, each bounded in time, traffic on 127.0.0.1 only:
+Three measurements, each bounded in time, traffic on 127.0.0.1 only:
 
 - **page**: synthetic ``astream_events`` v2 dicts of ``prompt | model | parser`` runs (113
-  events per run) fed to the page's ingest hook every 10 ms (what is due by the clock), at increasing offered
-  rates, for ``--seconds`` each. Reports the rate the page actually took, the animation-frame
-  gaps (p50, p99, max: a frozen page shows as a long gap) and the DOM updates still pending
-  at the end (0: it kept up).
+  events per run) fed to the page's ingest hook every 10 ms (what is due by the clock), at
+  increasing offered rates, for ``--seconds`` each. Reports the rate the page actually took,
+  the animation-frame gaps (p50, p99, max: a frozen page shows as a long gap) and the DOM
+  updates still pending at the end (bounded by what the page keeps; 0: it kept up).
 - **server**: ``rillet serve``'s own stack in this process (the server on a thread) with the
   page at ``/ui/`` reading ``GET /events``, while ``--clients`` concurrent clients invoke a
   scripted ``prompt | model | parser`` chain for ``--seconds``. Reports the events per second

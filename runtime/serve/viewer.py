@@ -1,7 +1,8 @@
 """The run viewer: a page that shows runs as they happen, and the small server of a saved log.
 
-The page is four plain files in ``ui/`` (``index.html``, ``viewer.js``, ``graph.js``,
-``viewer.css``): no build step, nothing fetched from anywhere but the server that sent it (its
+The page is five plain files in ``ui/`` (``index.html``; ``model.js``, the runs as plain
+objects; ``viewer.js``, their rendering and the event source; ``graph.js``; ``viewer.css``): no
+build step, nothing fetched from anywhere but the server that sent it (its
 ``Content-Security-Policy`` says so). It reads ``config.json`` beside it::
 
     {"mode": "live" | "log", "title": ..., "events": URL of an SSE stream, "graphs": {name: graph}}
@@ -48,6 +49,7 @@ __all__ = [
 ASSETS: Final = {
     "index.html": "text/html; charset=utf-8",
     "viewer.js": "text/javascript; charset=utf-8",
+    "model.js": "text/javascript; charset=utf-8",
     "graph.js": "text/javascript; charset=utf-8",
     "viewer.css": "text/css; charset=utf-8",
 }

@@ -7,214 +7,22 @@
 "use strict";
 
 (() => {
-  const LIMITS = Object.freeze({
-    roots: 200,            // root runs kept (the oldest finished ones go first)
-    runsPerRoot: 5000,     // child runs kept per root run; later ones are counted, not shown
-    textPerRun: 16384,     // characters of streamed output kept per run (the last ones)
-    totalText: 8000000,    // characters of streamed output kept in all
-    customPerRun: 20,      // custom events listed per run (the last ones)
-    frameBudgetMs: 8,      // DOM work per animation frame; the rest waits for the next frame
-  });
+  const {LIMITS, plain, preview} = window.RilletModel;
+  const FRAME_BUDGET_MS = 8;  // DOM work per animation frame; the rest waits for the next frame
   const $ = (id) => document.getElementById(id);
   const state = {
-    runs: new Map(), roots: [], dirty: new Set(), follow: new Set(), scheduled: false, text: 0,
-    events: 0, dropped: 0, recent: 0, rate: 0, mode: "live", ended: false,
-    filters: {name: "", tag: "", type: "", errors: false}, graphs: [], names: new Map(),
-    token: sessionStorage.getItem("rillet-token") || "",
+    dirty: new Set(), follow: new Set(), scheduled: false, dropped: 0, recent: 0, rate: 0,
+    mode: "live", ended: false, filters: {name: "", tag: "", type: "", errors: false},
+    graphs: [], token: sessionStorage.getItem("rillet-token") || "",
   };
-
-  // ---- values as text ---------------------------------------------------------------------
-  // The text a chunk contributes (a string, a message's content), or null for other values
-  // (e.g. a JSON parser's partial objects, shown as the latest value instead).
-  function textOf(value) {
-    if (typeof value === "string") return value;
-    if (value && typeof value === "object") {
-      if (typeof value.content === "string") return value.content;
-      if (Array.isArray(value.content)) {
-        return value.content.map((b) => (typeof b === "string" ? b : (b && b.text) || "")).join("");
-      }
-    }
-    return null;
-  }
-
-  // A value without the wire's type tags and empty fields, for JSON previews.
-  function plain(value, depth = 0) {
-    if (value === null || typeof value !== "object") return value;
-    if (depth > 6) return "…";
-    if (Array.isArray(value)) {
-      const items = value.slice(0, 50).map((v) => plain(v, depth + 1));
-      if (value.length > 50) items.push(`… ${value.length - 50} more`);
-      return items;
-    }
-    const tag = value.__rillet__;
-    if (tag === "ErrorInfo") return `${value.type}: ${value.message}`;
-    if (tag === "tuple") return plain(value.items, depth);
-    const out = {};
-    if (tag) out.type = tag;
-    for (const [key, item] of Object.entries(value)) {
-      if (key === "__rillet__" || item === null || item === "" ||
-          (typeof item === "object" && Object.keys(item).length === 0)) continue;
-      out[key] = plain(item, depth + 1);
-    }
-    return out;
-  }
-
-  function preview(value, limit = 400) {
-    if (value === undefined) return "";
-    let text = textOf(value);
-    if (text === null && value && Array.isArray(value.messages)) {  // a prompt value
-      text = value.messages.map((m) => `${(m && m.type) || "message"}: ${textOf(m) ?? ""}`)
-        .join("\n");
-    }
-    const shown = text !== null ? text : JSON.stringify(plain(value));
-    return shown.length > limit ? shown.slice(0, limit - 1) + "…" : shown;
-  }
-
-  function errorText(error) {
-    if (error && typeof error === "object" && error.type) return `${error.type}: ${error.message}`;
-    return typeof error === "string" ? error : JSON.stringify(plain(error));
-  }
-
-  // ---- the model: events update runs ---------------------------------------------------------
-  function newRun(id, name, kind, parent, t) {
-    const run = {
-      id, name, kind, parent, root: null, depth: parent ? parent.depth + 1 : 0, start: t,
-      end: null, status: "running", tags: [], metadata: {}, text: "", cut: 0, last: undefined,
-      chunks: 0, input: undefined, output: undefined, error: "", customs: [], children: [],
-      el: null, seen: false, count: 1, overflow: 0, shownText: null,
-    };
-    run.root = parent ? parent.root : run;
-    state.runs.set(id, run);
-    if (parent) {
-      parent.children.push(run);
-      run.root.count += 1;
-    } else {
-      state.roots.push(run);
-    }
-    return run;
-  }
-
-  // The run of an event, made (with any ancestor never seen, e.g. dropped) on first sight;
-  // null when its root already holds LIMITS.runsPerRoot runs.
-  function runOf(ev, kind, t) {
-    let run = state.runs.get(ev.run_id);
-    if (run) return run;
-    const parents = ev.parent_ids || [];
-    let parent = null;
-    for (const id of parents) {
-      let ancestor = state.runs.get(id);
-      if (!ancestor) {
-        if (parent && parent.root.count >= LIMITS.runsPerRoot) return overflow(parent.root);
-        ancestor = newRun(id, "(not seen)", "chain", parent, t);
-      }
-      parent = ancestor;
-    }
-    if (parent && parent.root.count >= LIMITS.runsPerRoot) return overflow(parent.root);
-    run = newRun(ev.run_id, ev.name, kind, parent, t);
-    evict();
-    return run;
-  }
-
-  function overflow(root) {
-    root.overflow += 1;
-    touch(root);
-    return null;
-  }
-
-  function setText(run, text) {
-    state.text += text.length - run.text.length;
-    run.text = text;
-  }
+  const model = window.RilletModel.create({
+    onChange: touch,
+    onRemove: (root) => { if (root.el) root.el.section.remove(); },
+  });
 
   function apply(ev, t) {
-    state.events += 1;
     state.recent += 1;
-    const event = ev.event || "";
-    if (event === "on_custom_event") {
-      const run = state.runs.get(ev.run_id);
-      if (run) {
-        run.customs.push(`${ev.name}: ${preview(ev.data, 120)}`);
-        if (run.customs.length > LIMITS.customPerRun) run.customs.shift();
-        touch(run);
-      }
-      return;
-    }
-    const cut = event.lastIndexOf("_");
-    const phase = event.slice(cut + 1), kind = event.slice(3, cut);
-    const run = runOf(ev, kind, t);
-    if (!run) return;
-    const data = ev.data || {};
-    if (!run.seen) {
-      run.seen = true;
-      run.name = ev.name;
-      run.kind = kind;
-      run.tags = ev.tags || [];
-      run.metadata = ev.metadata || {};
-      nameState(run, +1, null);
-    }
-    if (phase === "start") {
-      run.start = t;
-      run.input = data.input;
-    } else if (phase === "stream") {
-      run.chunks += 1;
-      const text = textOf(data.chunk);
-      if (text === null) {
-        run.last = data.chunk;
-      } else {
-        let kept = run.text + text;
-        // Cut with slack (to the limit when 1.5 times over) so that cutting stays rare.
-        if (kept.length > LIMITS.textPerRun * 1.5) {
-          run.cut += kept.length - LIMITS.textPerRun;
-          kept = kept.slice(kept.length - LIMITS.textPerRun);
-        }
-        setText(run, kept);
-        if (state.text > LIMITS.totalText) evict();
-      }
-    } else if (phase === "end" || phase === "error") {
-      if (run.end === null) nameState(run, -1, phase === "error" ? "error" : "ok");
-      run.end = t;
-      if ("input" in data && run.input === undefined) run.input = data.input;
-      if (phase === "end") {
-        run.output = data.output;
-        if (run.status !== "error") run.status = "ok";
-      } else {
-        run.status = "error";
-        run.error = errorText(data.error);
-      }
-      if (run.root !== run) touch(run.root);  // the root's timeline spans its children
-    }
-    touch(run);
-  }
-
-  // Forget the oldest root runs (finished ones first) while over a limit.
-  function evict() {
-    while (state.roots.length > LIMITS.roots || state.text > LIMITS.totalText) {
-      if (state.roots.length <= 1) return;
-      const done = state.roots.findIndex((r) => r.end !== null);
-      const [root] = state.roots.splice(done < 0 ? 0 : done, 1);
-      forget(root);
-      if (root.el) root.el.section.remove();
-    }
-  }
-
-  function forget(run) {
-    state.runs.delete(run.id);
-    state.text -= run.text.length;
-    run.gone = true;
-    if (run.end === null && run.seen) nameState(run, -1, null);
-    for (const child of run.children) forget(child);
-  }
-
-  // How many runs of each name are running, and how the last one ended: the graphs' colours.
-  // Counted per root run name (a graph knows its runnable's name) and over all roots ("*").
-  function nameState(run, delta, ended) {
-    for (const key of [`${run.root.name}\u0000${run.name}`, `*\u0000${run.name}`]) {
-      const entry = state.names.get(key) || {running: 0, last: null};
-      entry.running = Math.max(entry.running + delta, 0);
-      if (ended) entry.last = ended;
-      state.names.set(key, entry);
-    }
-    state.namesDirty = true;
+    model.apply(ev, t);
   }
 
   // ---- rendering: once per frame ---------------------------------------------------------------
@@ -232,7 +40,7 @@
     for (const run of state.dirty) {
       state.dirty.delete(run);
       if (!run.gone) render(run);
-      if (performance.now() - started > LIMITS.frameBudgetMs && state.dirty.size) {
+      if (performance.now() - started > FRAME_BUDGET_MS && state.dirty.size) {
         state.scheduled = true;
         requestAnimationFrame(frame);
         break;
@@ -241,8 +49,8 @@
     // Scrolling reads layout: done after every write of the frame, so it lays out once.
     for (const out of state.follow) out.scrollTop = out.scrollHeight;
     state.follow.clear();
-    if (state.namesDirty) paintGraphs();
-    $("empty").hidden = state.roots.length > 0;
+    if (model.namesChanged) paintGraphs();
+    $("empty").hidden = model.roots.length > 0;
   }
 
   function make(tag, className, parent) {
@@ -366,10 +174,10 @@
   }
 
   function paintGraphs() {
-    state.namesDirty = false;
+    model.namesChanged = false;
     for (const graph of state.graphs) {
       for (const label of graph.labels()) {
-        const entry = state.names.get(`${graph.root || "*"}\u0000${label}`);
+        const entry = model.names.get(`${graph.root || "*"}\u0000${label}`);
         graph.setState(label, !entry ? "" : entry.running ? "running" : entry.last || "");
       }
     }
@@ -409,7 +217,7 @@
       if (run.el) run.el.node.classList.toggle("hidden", !shown);
       return shown;
     };
-    for (const root of state.roots) {
+    for (const root of model.roots) {
       const shown = mark(root);
       if (root.el) root.el.section.classList.toggle("hidden", !shown);
     }
@@ -496,7 +304,7 @@
       try {
         await readStream(url, onFrame);
         if (state.mode === "log") {
-          setStatus(state.problem || `loaded ${state.events} events`,
+          setStatus(state.problem || `loaded ${model.events} events`,
                     state.problem ? "error" : "done");
           return;
         }
@@ -520,10 +328,10 @@
   function tick() {
     state.rate = state.recent * 4;
     state.recent = 0;
-    $("counts").textContent = `${state.runs.size} runs · ${state.events} events · ` +
+    $("counts").textContent = `${model.runs.size} runs · ${model.events} events · ` +
       `${state.rate} ev/s` + (state.dropped ? ` · ${state.dropped} dropped` : "");
     if (state.mode === "live") {
-      for (const root of state.roots) if (root.end === null && root.el) place(root, allRuns(root));
+      for (const root of model.roots) if (root.end === null && root.el) place(root, allRuns(root));
     }
   }
 
@@ -550,8 +358,7 @@
   for (const id of ["f-name", "f-tag"]) $(id).addEventListener("input", applyFilters);
   for (const id of ["f-type", "f-errors"]) $(id).addEventListener("change", applyFilters);
   $("clear").addEventListener("click", () => {
-    for (const root of state.roots.splice(0)) { forget(root); if (root.el) root.el.section.remove(); }
-    state.names.clear();
+    model.clear();
     paintGraphs();
     $("empty").hidden = false;
   });
@@ -567,8 +374,8 @@
   window.rilletViewer = {
     LIMITS,
     ingest(events) { for (const ev of events) apply(ev, ev.time ? ev.time * 1000 : Date.now()); },
-    stats: () => ({events: state.events, runs: state.runs.size, roots: state.roots.length,
-                   pending: state.dirty.size, dropped: state.dropped, text: state.text}),
+    stats: () => ({events: model.events, runs: model.runs.size, roots: model.roots.length,
+                   pending: state.dirty.size, dropped: state.dropped, text: model.text}),
   };
   start();
 })();

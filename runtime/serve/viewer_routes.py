@@ -30,7 +30,7 @@ EVENTS_QUERY: Final = "policy=drop_oldest&bound=1024"
 
 def viewer_routes(runnables: Mapping[str, Any], *, title: str = "rillet serve") -> list[BaseRoute]:
     """The routes of the viewer for the served ``{name: runnable}``."""
-    graphs = {name: graph_tree(runnable) for name, runnable in runnables.items()}
+    graphs = {name: _graph_or_none(runnable) for name, runnable in runnables.items()}
     config = viewer_config("live", title=title, events=f"../events?{EVENTS_QUERY}",
                            graphs=graphs)
 
@@ -55,3 +55,12 @@ def viewer_routes(runnables: Mapping[str, Any], *, title: str = "rillet serve") 
         Route("/ui/config.json", config_json, methods=["GET"]),
         Route("/ui/{name}", asset, methods=["GET"]),
     ]
+
+
+def _graph_or_none(runnable: Any) -> dict[str, Any] | None:
+    # A runnable that cannot draw itself is served all the same (its /graph endpoint reports
+    # why); the page just shows no graph for it.
+    try:
+        return graph_tree(runnable)
+    except Exception:  # noqa: BLE001 - see above
+        return None

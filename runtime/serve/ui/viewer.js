@@ -76,7 +76,11 @@
     const custom = make("div", "custom", node);
     for (const part of [err, out, custom]) part.style.marginLeft = `${run.depth * 16 + 4}px`;
     const children = make("div", "children", node);
+    row.tabIndex = 0;
     row.addEventListener("click", () => toggleDetails(run));
+    row.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" || event.key === " ") { event.preventDefault(); toggleDetails(run); }
+    });
     run.el = {node, kind, name, bar, dur, err, out, custom, children, section: null, head: null};
     if (run.parent) {
       if (!run.parent.el) build(run.parent);

@@ -137,7 +137,7 @@ window.RilletModel = (() => {
       const cut = event.lastIndexOf("_");
       const phase = event.slice(cut + 1), kind = event.slice(3, cut);
       const run = runOf(ev, kind, t);
-      if (!run) return;
+      if (!run || run.gone) return;  // over a limit, or its root was just forgotten
       const data = ev.data || {};
       if (!run.seen) {
         run.seen = true;

@@ -135,7 +135,7 @@ class SpanRecorder:
         self._parent = parent if parent is not None else Context()
         self._open: dict[str, _Open] = {}  # insertion order: the oldest open span first
         self.max_open_spans = max_open_spans
-        self.recorded = 0
+        self.recorded = 0  # events seen, for monitoring
 
     @property
     def open_spans(self) -> int:
@@ -147,9 +147,7 @@ class SpanRecorder:
         self.recorded += 1
         now = event.time or time.time()
         run = self._open.get(event.run_id)
-        if run is None:
-            if isinstance(event, (RunFinished, RunFailed)) and not event.parent_ids:
-                self._end_tree(event.run_id, now)  # a root whose start was lost: close its tree
+        if run is None:  # its start, or it, is new (a lossy subscription may drop the start)
             run = self._start(event, now)
         if isinstance(event, ChunkEmitted):
             run.chunks += 1

@@ -2,8 +2,9 @@
 
 Holds the Starlette app on hypercorn's trio worker (:mod:`.server`), the run endpoints with
 SSE/msgpack streaming and disconnect handling (:mod:`.endpoints`), request parsing and limits
-(:mod:`.requests`), and the HTTP clients :class:`RemoteRunnable` and :func:`remote_events`
-(:mod:`.remote`).
+(:mod:`.requests`), the HTTP clients :class:`RemoteRunnable` and :func:`remote_events`
+(:mod:`.remote`), and the run viewer: its page in ``ui/``, served at ``/ui/``
+(:mod:`.viewer_routes`) and, for a saved log, by a standard-library server (:mod:`.viewer`).
 
 May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.wire`, :mod:`rillet.runtime.events`
 and :mod:`rillet.runtime.engine` (it serves a :class:`~rillet.runtime.engine.Worker`). The server

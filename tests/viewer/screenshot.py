@@ -1,11 +1,11 @@
-"""Regenerate ``docs/viewer.png``, the README's picture of the viewer, from real runs.
+"""Regenerate ``tests/viewer/viewer.png``, the README's picture of the viewer, from real runs.
 
 Serves three chains whose scripted model streams a word every 20 ms, opens ``/ui/`` in
 headless Chromium, runs a joke (tagged), a failing chain and a story held mid-stream, and takes
 the screenshot while the story streams.
 Needs the ``ui-test`` extra and Debian's ``chromium``::
 
-    python docs/viewer_screenshot.py
+    python tests/viewer/screenshot.py
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "tests" / "viewer"))
+sys.path.insert(0, str(HERE))
 
 from viewer_apps import GATE, STORY, explode, hold_at_gate, shout  # noqa: E402
 from viewer_helpers import CHROMIUM_ARGS, ThreadServer  # noqa: E402

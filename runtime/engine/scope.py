@@ -81,6 +81,19 @@ class RunState:
         self.publishing = bool(self.buses)
         self.attempt = attempt
         self._seq = itertools.count()
+        # Subscriptions that end after a number of runs (``subscribe(runs=n)``) count this
+        # run off when its last launch (the root's, or a straggling child's) is over.
+        self._counted = [(bus, bus.subscribers()) for bus in self.buses]
+        self._launches = 0
+
+    def launched(self) -> None:
+        self._launches += 1
+
+    def landed(self) -> None:
+        self._launches -= 1
+        if self._launches == 0:
+            for bus, subscribers in self._counted:
+                bus.run_ended(subscribers)
 
     def wants(self, name: str, kind: str, tags: tuple[str, ...]) -> bool:
         """Whether any subscriber may accept events of a run so named, kinded and tagged."""

@@ -362,9 +362,10 @@ def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
                  f"retriever, tool (comma-separated or repeated)")
 
 
-def _filter_options(args: argparse.Namespace) -> dict[str, list[str]]:
+def _filter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter flags given, checked once by the one event filter every API uses."""
     options = {key: getattr(args, key) for key in FILTER_KEYS if getattr(args, key, None)}
-    return EventFilter.from_options(options).options()
+    return dict(EventFilter.from_options(options).options())
 
 
 def _debug_flag(parser: argparse.ArgumentParser, default: Any) -> None:

@@ -120,13 +120,18 @@ async def test_seq_increases_by_one_per_event_across_child_runs() -> None:
     bus = EventBus()
     sub = bus.subscribe(bound=1000)
     await joke_chain().ainvoke({"topic": "x"}, {"callbacks": [bus]})
+    events = buffered(sub)
+    assert [e.seq for e in events] == list(range(len(events)))
+
+
+def buffered(sub: Any) -> list[Any]:
+    """What a subscription holds now (it is not waited for)."""
     events = []
     while True:
         try:
             events.append(sub.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel):
-            break
-    assert [e.seq for e in events] == list(range(len(events)))
+            return events
 
 
 async def test_a_run_with_no_subscriber_builds_no_events(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,12 +179,7 @@ async def test_an_invoked_run_records_no_stream_events_of_its_own(tmp_path: Path
     bus = EventBus()
     sub = bus.subscribe(bound=1000)
     await joke_chain("a b").ainvoke({"topic": "x"}, {"callbacks": [bus]})
-    events = []
-    while True:
-        try:
-            events.append(sub.receive_nowait())
-        except (trio.WouldBlock, trio.EndOfChannel):
-            break
+    events = buffered(sub)
     root = events[0].run_id
     assert [type(e).__name__ for e in events if e.run_id == root] == ["RunStarted",
                                                                       "RunFinished"]

@@ -9,14 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
-import trio
-from serving_apps import joke
-from test_serving_cli import partial_process
-
-from rillet.runtime.engine.worker import Worker
-from rillet.runtime.serve.server import open_server
+from test_serving_cli import tail_events
 
 RILLET = str(Path(sys.executable).with_name("rillet"))  # the console script, not `python -m`
 
@@ -128,23 +122,10 @@ def test_errors_are_one_line_with_a_debug_switch(app_dir: Path) -> None:
 
 async def test_filter_flags_take_comma_lists() -> None:
     """`--include-types chat_model,parser` keeps both kinds (and a repeated flag adds more)."""
-    async with Worker() as worker, open_server({"joke": joke}, worker=worker) as running:
-        async with trio.open_nursery() as nursery:
-            process = await nursery.start(partial_process, [
-                RILLET, "events", running.url, "--count", "4", "--json",
-                "--include-types", "chat_model,parser", "--exclude-names", "nobody,nothing"])
-            with trio.fail_after(30):
-                err = b""
-                while b"subscribed" not in err:
-                    err += await process.stderr.receive_some()
-                async with httpx.AsyncClient() as client:
-                    await client.post(f"{running.url}/joke/invoke", json={"input": {"topic": "x"}})
-                out = b""
-                async for data in process.stdout:
-                    out += data
-                await process.wait()
-    names = [line.split('"event": "')[1].split('"')[0] for line in out.decode().splitlines()]
-    assert len(names) == 4
+    code, out = await tail_events([RILLET], "--count", "4", "--json", "--include-types",
+                                  "chat_model,parser", "--exclude-names", "nobody,nothing")
+    names = [line.split('"event": "')[1].split('"')[0] for line in out.splitlines()]
+    assert code == 0 and len(names) == 4
     assert {name.split("_")[1] for name in names} <= {"chat", "parser"}
     assert "on_chat_model_start" in names
 

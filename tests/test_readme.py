@@ -94,10 +94,12 @@ def test_the_readme_has_blocks_and_every_marker_is_understood() -> None:
     """Markers are spelt right, not-run says why, needs names something the test can start."""
     assert len(PYTHON) >= 15 and len(SHELL) >= 6
     for block in BLOCKS:
-        assert set(block.markers) <= {"continues", "file", "needs", "not-run", "effect"}, block
+        assert set(block.markers) <= {"continues", "file", "needs", "not-run", "effect",
+                                      "readme-test"}, block
         assert block.needs <= KNOWN_NEEDS, block
-        if "not-run" in block.markers:
-            assert len(block.markers["not-run"]) > 10, f"{block.id}: say why it does not run"
+        for skip in ("not-run", "readme-test"):  # readme-test: another test runs it (it says which)
+            if skip in block.markers:
+                assert len(block.markers[skip]) > 10, f"{block.id}: say why it does not run"
     assert any(b.markers.get("file") == "myapp.py" for b in BLOCKS)
 
 
@@ -399,8 +401,7 @@ def test_python_block_runs(services: dict[str, str], workdir: Path,
     """The block runs in a fresh namespace (after the blocks it continues), in a directory
     holding the README's files, and its ``# -> value`` comments hold."""
     block: Block = request.node.callspec.params["services"]
-    if "not-run" in block.markers:
-        pytest.skip(block.markers["not-run"])
+    skip_if_not_run(block)
     monkeypatch.chdir(workdir)
     monkeypatch.syspath_prepend(str(workdir))
     namespace: dict[str, Any] = {"__name__": "__readme__", "__check__": check_output}
@@ -480,8 +481,7 @@ def test_shell_block_runs(services: dict[str, str], workdir: Path,
     """console blocks: each ``$ command`` runs and prints what the README shows; bash/sh
     blocks run as scripts; ``effect`` blocks run their effect instead."""
     block: Block = request.node.callspec.params["services"]
-    if "not-run" in block.markers:
-        pytest.skip(block.markers["not-run"])
+    skip_if_not_run(block)
     if "effect" in block.markers:
         done = subprocess.run(["bash", "-c", block.markers["effect"]], cwd=workdir,
                               env=shell_env(), capture_output=True, text=True, timeout=120)
@@ -499,13 +499,21 @@ def test_shell_block_runs(services: dict[str, str], workdir: Path,
         run_command(own_port(command, services), workdir)
 
 
+def skip_if_not_run(block: Block) -> None:
+    for marker in ("not-run", "readme-test"):
+        if marker in block.markers:
+            pytest.skip(block.markers[marker])
+
+
 def own_port(command: Command, services: dict[str, str]) -> Command:
-    """A command that starts its own server (``--port 8000``) gets a free port of its own,
-    in its line and its output; every other command talks to the test's server."""
-    subs = {key: value for key, value in services.items() if key != "--port 8000"}
-    if "--port 8000" in command.line:
-        port = free_port()
-        subs = {"--port 8000": f"--port {port}", "127.0.0.1:8000": f"127.0.0.1:{port}", **subs}
+    """A command that starts its own server (``--port N``) gets a free port of its own, in its
+    line and its output; every other command talks to the test's server."""
+    subs = dict(services)
+    found = re.search(r"--port (\d+)", command.line)
+    if found and command.until_stopped:
+        port, mine = found.group(1), free_port()
+        subs = {f"--port {port}": f"--port {mine}", f"127.0.0.1:{port}": f"127.0.0.1:{mine}",
+                **{k: v for k, v in subs.items() if port not in k}}
     return Command(substituted(command.line, subs),
                    [substituted(line, subs) for line in command.expected])
 

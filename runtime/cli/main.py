@@ -36,7 +36,9 @@ import trio
 from rillet.runtime.cli.views import (
     TargetError,
     UsageError,
+    add_filter_flags,
     chunk_text,
+    filter_options,
     first_error,
     format_event,
     load_runnables,
@@ -45,7 +47,6 @@ from rillet.runtime.cli.views import (
     register_component_types,
 )
 from rillet.runtime.errors import MissingExtraError, WireFormatError
-from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
 from rillet.runtime.extras import require_extra
 
 __all__ = ["main"]
@@ -247,7 +248,7 @@ async def _events_async(args: argparse.Namespace) -> int:
     from rillet.runtime.wire.sse import JSON, dumps, to_tree
 
     register_component_types()
-    filters = _filter_options(args)
+    filters = filter_options(args)
     token = args.token or os.environ.get("RILLET_TOKEN") or None
     seen = 0
     async with remote_events(args.url, token=token, policy=args.policy, **filters) as events:
@@ -341,33 +342,6 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(text: str) -> list[str]:
-    """A filter flag's value: one name or a comma-separated list (``chat_model,parser``)."""
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a name or a comma-separated list, got "
-                                         f"{text!r}")
-    return names
-
-
-def _add_filter_flags(parser: argparse.ArgumentParser) -> None:
-    for key in FILTER_KEYS:
-        verb, _, what = key.partition("_")
-        parser.add_argument(
-            f"--{key.replace('_', '-')}", dest=key, action="extend", type=_names,
-            metavar="A,B",
-            help=f"{verb} events of runs with these {what} (comma-separated or repeated)"
-            if what != "types" else
-                 f"{verb} events of runs of these kinds: chain, chat_model, prompt, parser, "
-                 f"retriever, tool (comma-separated or repeated)")
-
-
-def _filter_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The filter flags given, checked once by the one event filter every API uses."""
-    options = {key: getattr(args, key) for key in FILTER_KEYS if getattr(args, key, None)}
-    return dict(EventFilter.from_options(options).options())
-
-
 def _debug_flag(parser: argparse.ArgumentParser, default: Any) -> None:
     parser.add_argument("--debug", action="store_true", default=default,
                         help="show the full traceback of an error (or set RILLET_DEBUG=1)")
@@ -426,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--token", help="bearer token (or $RILLET_TOKEN)")
     events.add_argument("--policy", default="drop_oldest",
                         choices=["drop_oldest", "drop_newest", "block"])
-    _add_filter_flags(events)
+    add_filter_flags(events)
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument("--count", type=int, default=0, help="stop after N events")
     events.set_defaults(func=_events)

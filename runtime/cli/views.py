@@ -17,6 +17,7 @@ indented by nesting depth::
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
@@ -29,11 +30,14 @@ from typing import Any
 import attrs
 
 from rillet.runtime.errors import WireFormatError
+from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
 
 __all__ = [
     "TargetError",
     "UsageError",
+    "add_filter_flags",
     "chunk_text",
+    "filter_options",
     "first_error",
     "format_event",
     "load_runnables",
@@ -226,3 +230,31 @@ def register_component_types() -> None:
         import rillet.nodes  # noqa: F401 - registers its wire types as a side effect
     except ImportError:
         pass
+
+
+def _names(text: str) -> list[str]:
+    """A filter flag's value: one name or a comma-separated list (``chat_model,parser``)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a name or a comma-separated list, got "
+                                         f"{text!r}")
+    return names
+
+
+def add_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """The six event filter flags, each taking a comma-separated list or repeated."""
+    for key in FILTER_KEYS:
+        verb, _, what = key.partition("_")
+        parser.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, action="extend", type=_names,
+            metavar="A,B",
+            help=f"{verb} events of runs with these {what} (comma-separated or repeated)"
+            if what != "types" else
+                 f"{verb} events of runs of these kinds: chain, chat_model, prompt, parser, "
+                 f"retriever, tool (comma-separated or repeated)")
+
+
+def filter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter flags given, checked once by the one event filter every API uses."""
+    options = {key: getattr(args, key) for key in FILTER_KEYS if getattr(args, key, None)}
+    return dict(EventFilter.from_options(options).options())

@@ -136,11 +136,15 @@ class Runnable(Generic[In, Out]):
         sink: bool = True,
         attempt: int = 1,
         on_done: Callable[[RunHandle], Any] | None = None,
+        invoked: bool = False,
     ) -> RunHandle:
         """Start one supervised run of this runnable (inside trio) and return its handle.
 
         Called from inside another run's code, the new run becomes a child of that run: it
         shares its event buses and ``seq`` counter and inherits its tags and metadata.
+        ``invoked``: the caller wants the whole output (``ainvoke``), so, as in LangChain, the
+        run reports no stream events of its own (a chat model still reports its tokens) and
+        its end event carries what ``invoke`` returns.
         """
         cfg = ensure_config(config)
         if "bound" not in cfg and "bound" in self._bound_config():
@@ -158,7 +162,10 @@ class Runnable(Generic[In, Out]):
             bound = cfg.get("bound", DEFAULT_BOUND)
 
         def wire(w: Wiring, outlet: Outlet) -> Outlet:
-            return self._wire(w, outlet, slot, DELTA)
+            entry = self._wire(w, outlet, slot, DELTA)
+            if invoked and w.root is not None:  # a chat model reports tokens even then
+                w.root.mark_invoked(self._finalize, streams=w.root.kind == "chat_model")
+            return entry
 
         wire.__qualname__ = self.get_name()
         return launch_run(wire, inputs, state=state, bound=bound, sink=sink,
@@ -195,7 +202,7 @@ class Runnable(Generic[In, Out]):
         acc = Accumulator(self.output_mode(DELTA))
         # async with: leaving (an error, a cancel) also waits until every actor has stopped.
         chunks: AsyncRunStream[Any] = AsyncRunStream(
-            lambda: self._launch([input], config, start_input=input))
+            lambda: self._launch([input], config, start_input=input, invoked=True))
         async with chunks:
             async for chunk in chunks:
                 acc.add(chunk)

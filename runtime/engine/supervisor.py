@@ -143,6 +143,7 @@ def launch_run(
     """
     send, recv = open_edge(bound) if sink else (None, None)
     handle = RunHandle(recv)
+    state.launched()
     trio.lowlevel.spawn_system_task(
         _run,
         handle,
@@ -191,6 +192,7 @@ async def _run(
     finally:
         if sink is not None:
             sink.close()
+        state.landed()
         handle.done.set()
         if on_done is not None:
             on_done(handle)

@@ -12,6 +12,7 @@ from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunSt
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.engine.worker import Worker, WorkerStatistics
 from rillet.runtime.errors import (
+    AsyncioRequiredError,
     NodeInputError,
     RemoteError,
     RilletError,
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_BOUND",
     "Accumulator",
     "AddableDict",
+    "AsyncioRequiredError",
     "AsyncRunStream",
     "ChunkEmitted",
     "CustomEvent",

@@ -19,8 +19,8 @@ readers with :class:`RunCancelled`, never with a silently truncated output.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Self, Unpack
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Self, Unpack, cast
 
 import trio
 
@@ -252,7 +252,7 @@ class _BatchReader:
 
     def __aiter__(self) -> Any:
         # From asyncio: a reader that pumps this one in the loop's guest.
-        return hosted_iter(self, self.aclose)
+        return hosted_iter(cast("AsyncIterator[Any]", self), self.aclose)
 
     async def __aenter__(self) -> Self:
         return self

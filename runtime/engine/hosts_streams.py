@@ -35,11 +35,13 @@ from rillet.runtime.engine.hosts import (
 )
 from rillet.runtime.events.bus import Subscription
 
-__all__ = ["BOUND", "AsyncioSource", "HostedReader", "Pull", "hosted_iter", "pull_items"]
+__all__ = ["BOUND", "AsyncioSource", "HostedReader", "Pull", "RenderingReader", "hosted_iter",
+           "pull_items"]
 
 T = TypeVar("T")
 #: Items in flight between the two loops, per stream and direction.
 BOUND = 256
+WAKE_AT = 128
 
 #: ``pull(n, idle)`` takes at least one item and at most ``n``, awaiting the first; ``[]`` once
 #: the stream ended; raises the stream's error. It calls ``idle()`` before it blocks: the reader
@@ -129,7 +131,7 @@ async def _pump(pipe: _Pipe, opener: Opener) -> None:
     error: BaseException | None = None
     close: Callable[[], Awaitable[Any]] | None = None
     host = pipe.host
-    half = max(1, pipe.bound // 2)
+    half = max(1, min(pipe.bound // 2, WAKE_AT))
 
     def idle() -> None:
         host.to_loop(pipe.wake)
@@ -242,6 +244,39 @@ class HostedReader(Generic[T]):
         pipe = self._pipe
         if self._opener is None and not pipe.ended:
             pipe.host.to_trio_threadsafe(pipe.scope.cancel)
+
+
+class RenderingReader(HostedReader[T]):
+    """A :class:`HostedReader` whose items are transformed as they are taken (``None``: skip),
+    then ``finish()`` gives a last item after a clean end. Events cross raw and are rendered
+    here: a rendered event then lives as briefly as under trio, which spares the collector."""
+
+    __slots__ = ("_finish", "_transform")
+
+    def __init__(self, host: Host, opener: Opener, transform: Callable[[Any], T | None],
+                 finish: Callable[[], T | None] | None = None) -> None:
+        super().__init__(host, opener)
+        self._transform, self._finish = transform, finish
+
+    async def __anext__(self) -> T:
+        items, transform = self._pipe.items, self._transform
+        while True:
+            while items:
+                out = transform(items.popleft())
+                if out is not None:
+                    return out
+            try:
+                item = await self._refill()
+            except StopAsyncIteration:
+                finish, self._finish = self._finish, None
+                if finish is not None and not self._raised:
+                    last = finish()
+                    if last is not None:
+                        return last
+                raise
+            out = transform(item)
+            if out is not None:
+                return out
 
 
 class AsyncioSource:

@@ -26,7 +26,7 @@ import trio
 
 from rillet.runtime.engine.bridge import call_soon_in_portal, is_portal_thread, run_sync
 from rillet.runtime.engine.hosts import Host, foreign_host
-from rillet.runtime.engine.hosts_streams import HostedReader, Pull
+from rillet.runtime.engine.hosts_streams import HostedReader, Pull, RenderingReader
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.events.bus import EventBus, Subscription
 from rillet.runtime.events.types import Event
@@ -277,42 +277,24 @@ class EventStream(Generic[T]):
 
     def _hosted(self, host: Host) -> HostedReader[T]:
         if self._reader is None:
-            # The pump reads a twin, so it does not keep this stream (and its reader) alive.
-            twin: EventStream[T] = EventStream(
-                self._launch, self._transform, policy=self._policy, bound=self._bound,
-                accept=self._accept, prefilter=self._prefilter, finish=self._finish)
-            self._reader = HostedReader(host, lambda: (twin._take, twin.aclose))
+            options = self._options()  # not self: the pump must not keep this stream alive
+
+            def opener() -> tuple[Pull, Callable[[], Awaitable[None]]]:
+                handle, sub = _open_events(*options)
+
+                async def close() -> None:
+                    await handle.aclose()
+                    sub.close()
+
+                return functools.partial(take_events, handle, sub), close
+
+            # Raw events cross; the reader renders each as it is taken, so rendered events
+            # live as briefly as under trio.
+            self._reader = RenderingReader(host, opener, self._transform, self._finish)
         return self._reader
 
-    async def _take(self, limit: int, idle: Callable[[], None]) -> list[T]:
-        """A :data:`~rillet.runtime.engine.hosts_streams.Pull`: what is buffered (after one
-        schedule point if nothing is), else ``idle()`` and the next item."""
-        batch: list[T] = []
-        if self._sub is not None:
-            self._drain(batch, limit)
-            if not batch:
-                await trio.lowlevel.checkpoint()
-                self._drain(batch, limit)
-            if batch:
-                return batch
-        idle()
-        try:
-            batch.append(await self.__anext__())
-        except StopAsyncIteration:
-            return []
-        self._drain(batch, limit)
-        return batch
-
-    def _drain(self, batch: list[T], limit: int) -> None:
-        sub = self._sub
-        assert sub is not None
-        try:
-            while len(batch) < limit:
-                out = self._transform(sub.receive_nowait())
-                if out is not None:
-                    batch.append(out)
-        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-            pass  # the end (if it is one) is seen again by the next __anext__
+    def _options(self) -> tuple[Any, ...]:
+        return self._launch, self._policy, self._bound, self._accept, self._prefilter
 
     async def __anext__(self) -> T:
         if self._handle is None:
@@ -321,10 +303,7 @@ class EventStream(Generic[T]):
             host = foreign_host() if self._reader is None else self._reader.host
             if host is not None:  # an asyncio caller using __anext__ (or anext()) directly
                 return await self._hosted(host).__anext__()
-            bus = EventBus()
-            self._sub = bus.subscribe(policy=self._policy, bound=self._bound, accept=self._accept,
-                                      prefilter=self._prefilter)
-            self._handle = self._launch(bus, lambda _handle: bus.close())
+            self._handle, self._sub = _open_events(*self._options())
         assert self._sub is not None
         while True:
             try:
@@ -368,3 +347,43 @@ class EventStream(Generic[T]):
 
     def __del__(self) -> None:
         _cancel_abandoned(self._handle)
+
+
+def _open_events(
+    launch: Callable[[EventBus, Callable[[RunHandle], None]], RunHandle], policy: str,
+    bound: int, accept: Callable[[Event], bool] | None,
+    prefilter: Callable[[str, str, tuple[str, ...]], bool] | None,
+) -> tuple[RunHandle, Subscription]:
+    """Start a run whose events go to a private bus with one subscriber (trio side)."""
+    bus = EventBus()
+    sub = bus.subscribe(policy=policy, bound=bound, accept=accept, prefilter=prefilter)
+    return launch(bus, lambda _handle: bus.close()), sub
+
+
+async def take_events(handle: RunHandle, sub: Subscription, limit: int,
+                      idle: Callable[[], None]) -> list[Event]:
+    """A :data:`~rillet.runtime.engine.hosts_streams.Pull` of raw events: what is buffered
+    (after a few schedule points if nothing is), else ``idle()`` and the next one; ``[]`` at
+    the end, raising the run's error."""
+    batch: list[Event] = []
+    for _ in range(_REFILL_TRIES):  # as take_chunks: the producers may refill it
+        _drain_events(sub, batch, limit)
+        if batch:
+            return batch
+        await trio.lowlevel.checkpoint()
+    idle()
+    try:
+        batch.append(await sub.__anext__())
+    except StopAsyncIteration:
+        await handle.wait()
+        return []
+    _drain_events(sub, batch, limit)
+    return batch
+
+
+def _drain_events(sub: Subscription, batch: list[Event], limit: int) -> None:
+    try:
+        while len(batch) < limit:
+            batch.append(sub.receive_nowait())
+    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+        pass  # the end (if it is one) is seen again by the next __anext__

@@ -148,6 +148,10 @@ def test_an_asyncio_iterator_feeds_atransform_and_is_closed_when_the_run_ends() 
     assert closed and made <= 256 + 3 * 16
 
 
+async def _forever(_: Any) -> None:
+    await asyncio.Event().wait()
+
+
 def test_the_worker_api_from_asyncio() -> None:
     """submit, stream, result, events, cancel, subscribe and shutdown work from asyncio."""
     chain = _joke()
@@ -159,7 +163,7 @@ def test_the_worker_api_from_asyncio() -> None:
                 result = await (await worker.submit(chain, {"topic": "x"})).result()
                 events = [e["event"] async for e in
                           (await worker.submit(chain, {"topic": "x"}, events=True)).events()]
-                slow = await worker.submit(RunnableLambda(asyncio.Event().wait), None)
+                slow = await worker.submit(RunnableLambda(_forever), None)
                 slow.cancel("not needed")
                 with pytest.raises(RunCancelled, match="not needed"):
                     await slow.result()

@@ -123,3 +123,23 @@ def test_sync_calls_inside_a_guest_task_refuse_too() -> None:
         return await hosts.host_for(asyncio.get_running_loop()).call(in_guest)
 
     assert asyncio.run(main()).startswith("echo.invoke() blocks and was called inside a trio")
+
+
+def test_where_no_guest_can_start_the_portal_thread_serves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a trio run already on the loop's thread (a nested loop), no guest can start: the
+    same calls go to the portal thread, streams and cancellation included."""
+    chain = _joke()
+    monkeypatch.setattr(hosts, "_start_guest", lambda loop: None)
+
+    async def main() -> tuple[Any, ...]:
+        host = hosts.host_for(asyncio.get_running_loop())
+        tokens = [t async for t in chain.astream({"topic": "x"})]
+        async for _ in chain.astream_events({"topic": "x"}):
+            break
+        events = [e["event"] async for e in chain.astream_events({"topic": "x"})]
+        return (host.same_thread, await chain.ainvoke({"topic": "x"}), "".join(tokens),
+                events[-1], await chain.abatch([{"topic": "y"}]))
+
+    assert asyncio.run(main()) == (False, JOKE, JOKE, "on_chain_end", [JOKE])

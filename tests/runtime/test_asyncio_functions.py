@@ -14,7 +14,14 @@ import trio
 from asyncio_helpers import collect
 
 from rillet.graphs import RunnableLambda, RunnablePassthrough
-from rillet.nodes import ChatPromptTemplate, ScriptedChatModel, StrOutputParser, tool
+from rillet.nodes import (
+    ChatPromptTemplate,
+    HashingEmbeddings,
+    InMemoryVectorStore,
+    ScriptedChatModel,
+    StrOutputParser,
+    tool,
+)
 from rillet.runtime import AsyncioRequiredError, EventBus, RunCancelled, Worker
 from rillet.runtime.serve.remote import RemoteRunnable
 from rillet.runtime.serve.server import open_server
@@ -193,6 +200,20 @@ def test_an_event_bus_subscription_reads_from_asyncio() -> None:
         return len(await reader)
 
     assert asyncio.run(main()) == 47
+
+
+def test_embeddings_and_vector_search_from_asyncio() -> None:
+    """The embeddings' async methods and the store's async search work from asyncio."""
+    store = InMemoryVectorStore.from_texts(["harrison worked at kensho", "bears like honey"],
+                                           HashingEmbeddings())
+
+    async def main() -> tuple[int, str]:
+        vector = await HashingEmbeddings().aembed_query("kensho")
+        found = await store.asimilarity_search("where did harrison work?", k=1)
+        return len(vector), found[0].page_content
+
+    dims, text = asyncio.run(main())
+    assert dims > 0 and text == "harrison worked at kensho"
 
 
 @pytest.fixture

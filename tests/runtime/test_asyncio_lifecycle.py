@@ -5,6 +5,7 @@ keep working; inside a trio task they refuse, naming the async call to use."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -143,3 +144,22 @@ def test_where_no_guest_can_start_the_portal_thread_serves(
                 events[-1], await chain.abatch([{"topic": "y"}]))
 
     assert asyncio.run(main()) == (False, JOKE, JOKE, "on_chain_end", [JOKE])
+
+
+def test_a_notebook_loop_keeps_its_ctrl_c() -> None:
+    """A loop run with Python's default SIGINT handler (a Jupyter kernel's cells) keeps it once
+    the guest started: Ctrl-C interrupts the user's code, not rillet's guest."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    loop = asyncio.new_event_loop()
+    try:
+        assert loop.run_until_complete(_joke().ainvoke({"topic": "x"})) == JOKE
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        # What asyncio.run does at the end: cancel every task (the keeper stops the guest).
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+        loop.close()
+        signal.signal(signal.SIGINT, previous)
+    assert not list(hosts._hosts)

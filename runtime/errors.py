@@ -17,7 +17,8 @@
     ├── RunSuperseded                        a later attempt of a queued run took over
     ├── RunNotFound (also LookupError)       no event log for this run id
     ├── MissingExtraError (also ImportError) an optional extra is not installed
-    └── AsyncioRequiredError (also RuntimeError)  a step's asyncio code ran on plain trio
+    ├── AsyncioRequiredError (also RuntimeError)  a step's asyncio code ran on plain trio
+    └── HostClosed (also RuntimeError)       an asyncio loop's trio guest stopped
 
 Trio's channel errors are translated into these only at the public boundary.
 """
@@ -29,6 +30,7 @@ from typing import Any
 __all__ = [
     "AsyncioRequiredError",
     "ClientGone",
+    "HostClosed",
     "JsonPatchError",
     "MissingExtraError",
     "NodeInputError",
@@ -186,3 +188,7 @@ class AsyncioRequiredError(RilletError, RuntimeError):
             f"node {node!r}: {function} awaited asyncio code, but this run is on plain trio; "
             f"call the chain from asyncio with `await chain.ainvoke(...)` / `chain.astream(...)` "
             f"(then asyncio steps run on your loop), or write the step with trio or anyio")
+
+
+class HostClosed(RilletError, RuntimeError):
+    """An asyncio loop's trio guest stopped (the loop is closing) while work was pending."""

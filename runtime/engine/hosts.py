@@ -38,19 +38,15 @@ import sniffio
 import trio
 
 from rillet.runtime.engine.bridge import portal_token
-from rillet.runtime.errors import AsyncioRequiredError
+from rillet.runtime.errors import AsyncioRequiredError, HostClosed
 from rillet.runtime.logs import get_logger
 
-__all__ = ["Host", "HostClosed", "await_user", "foreign_host", "guest_host", "hosted"]
+__all__ = ["Host", "await_user", "foreign_host", "guest_host", "hosted"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
 
 _log = get_logger(component="hosts")
-
-
-class HostClosed(RuntimeError):
-    """The asyncio loop's trio guest stopped (the loop is closing) while work was pending."""
 
 
 class Host:

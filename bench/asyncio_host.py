@@ -76,11 +76,14 @@ def _endless(closed: Callable[[], None]) -> Any:
     return RunnableGenerator(ticks)
 
 
-def _cancels_asyncio(count: int) -> Callable[[Deadline], Measure]:
+def _cancels(count: int, *, on_asyncio: bool) -> Callable[[Deadline], Measure]:
+    """``count`` streams, each left after its first chunk; how long until its producer's
+    ``finally`` ran (an event of the caller's own library)."""
+
     async def once(deadline: Deadline) -> Measure:
         waits = []
         for _ in range(count):
-            done = asyncio.Event()
+            done: Any = asyncio.Event() if on_asyncio else trio.Event()
             async for _ in _endless(done.set).astream(0):
                 break
             left = time.perf_counter()
@@ -88,22 +91,7 @@ def _cancels_asyncio(count: int) -> Callable[[Deadline], Measure]:
             waits.append(time.perf_counter() - left)
         return _latencies(waits)
 
-    return in_asyncio(once)
-
-
-def _cancels_trio(count: int) -> Callable[[Deadline], Measure]:
-    async def once(deadline: Deadline) -> Measure:
-        waits = []
-        for _ in range(count):
-            done = trio.Event()
-            async for _ in _endless(done.set).astream(0):
-                break
-            left = time.perf_counter()
-            await done.wait()
-            waits.append(time.perf_counter() - left)
-        return _latencies(waits)
-
-    return in_trio(once)
+    return in_asyncio(once) if on_asyncio else in_trio(once)
 
 
 def _latencies(waits: list[float]) -> Measure:
@@ -155,8 +143,8 @@ def run(config: Config) -> list[Row]:
             extra={f"native trio {rate}": _rate(native, count)},
         ))
     cancels = CANCELS if not config.quick else 20
-    measured = run_alternating([Impl("rillet", _cancels_asyncio(cancels)),
-                                Impl("rillet-trio", _cancels_trio(cancels))], config)
+    measured = run_alternating([Impl("rillet", _cancels(cancels, on_asyncio=True)),
+                                Impl("rillet-trio", _cancels(cancels, on_asyncio=False))], config)
     for name, case in (("rillet", "leave after the first chunk, from asyncio"),
                        ("rillet-trio", "leave after the first chunk, native trio")):
         for pct in ("p50", "p99"):

@@ -41,7 +41,6 @@ __all__ = ["BOUND", "AsyncioSource", "HostedReader", "Pull", "RenderingReader", 
 T = TypeVar("T")
 #: Items in flight between the two loops, per stream and direction.
 BOUND = 256
-WAKE_AT = 128
 
 #: ``pull(n, idle)`` takes at least one item and at most ``n``, awaiting the first; ``[]`` once
 #: the stream ended; raises the stream's error. It calls ``idle()`` before it blocks: the reader
@@ -126,12 +125,13 @@ class _Pipe:
 
 async def _pump(pipe: _Pipe, opener: Opener) -> None:
     """The trio side of a stream: pull batches and hand them over; park while the buffer is
-    full. The reader is woken once half the bound is in flight, or when the pull would block:
-    not per batch, so a fast stream crosses in large batches."""
+    full. The reader is woken by the first batch, then once half the bound is in flight or
+    when the pull would block: not per batch, so a fast stream crosses in large batches."""
     error: BaseException | None = None
     close: Callable[[], Awaitable[Any]] | None = None
     host = pipe.host
-    half = max(1, min(pipe.bound // 2, WAKE_AT))
+    half = max(1, pipe.bound // 2)
+    first = True
 
     def idle() -> None:
         host.to_loop(pipe.wake)
@@ -149,7 +149,9 @@ async def _pump(pipe: _Pipe, opener: Opener) -> None:
                 if not batch:
                     break
                 pipe.in_flight += len(batch)
-                host.to_loop(pipe.deliver, batch, pipe.in_flight >= half)
+                # The first batch wakes the reader at once: the first chunk is not kept waiting.
+                host.to_loop(pipe.deliver, batch, pipe.in_flight >= half or first)
+                first = False
     except BaseException as exc:  # noqa: BLE001 - a system task must never raise
         error = crossing(exc)
     finally:

@@ -29,6 +29,7 @@ import contextvars
 import functools
 import signal
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -62,6 +63,7 @@ class Host:
         self.token, self.same_thread = token, same_thread
         self.thread = threading.get_ident()
         self.closing = False
+        self.bursts: _TickBursts | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -74,14 +76,25 @@ class Host:
         kind = "guest" if self.same_thread else "portal"
         return f"<Host {kind} of {self._loop()!r}>"
 
-    def to_loop(self, fn: Callable[..., Any], *args: Any) -> None:
-        """From trio code: run ``fn(*args)`` on the asyncio side (now, in the guest)."""
+    def to_loop(self, fn: Callable[..., Any], *args: Any, wake: bool = True) -> None:
+        """From trio code: run ``fn(*args)`` on the asyncio side (now, in the guest).
+
+        ``wake``: asyncio has work now (a waiter to resume), so the guest's current burst of
+        ticks ends; ``False`` for a hand-over nobody waits for yet.
+        """
         if self.same_thread:
             fn(*args)
+            if wake:
+                self.handoff()
             return
         loop = self._loop()
         if loop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(fn, *args)
+
+    def handoff(self) -> None:
+        """Trio code just gave asyncio work: let the asyncio loop run after this tick."""
+        if self.bursts is not None:
+            self.bursts.stop()
 
     def to_trio(self, fn: Callable[..., Any], *args: Any) -> None:
         """From asyncio code: run ``fn(*args)`` in trio. On the guest's own thread this is a
@@ -267,13 +280,14 @@ class _Guest:
 
 def _start_guest(loop: asyncio.AbstractEventLoop) -> Host | None:
     guest = _Guest(loop)
+    bursts = _TickBursts(loop)
     try:
         with _sigint_left_to_the_host():
             # A fresh context: the guest's tasks must not inherit the first caller's variables.
             contextvars.Context().run(
                 trio.lowlevel.start_guest_run, guest.main,
                 run_sync_soon_threadsafe=loop.call_soon_threadsafe,
-                run_sync_soon_not_threadsafe=loop.call_soon,
+                run_sync_soon_not_threadsafe=bursts.soon,
                 done_callback=guest.done,
                 host_uses_signal_set_wakeup_fd=True,
             )
@@ -281,10 +295,58 @@ def _start_guest(loop: asyncio.AbstractEventLoop) -> Host | None:
         _log.info("trio_guest_unavailable", error=str(error))
         return None
     host = guest.host = Host(loop, trio.lowlevel.current_trio_token(), same_thread=True)
+    host.bursts = bursts
     _HOST.set(host)
     guest.keeper = contextvars.Context().run(loop.create_task, guest.keep(),
                                              name="rillet-trio-guest")
     return host
+
+
+class _TickBursts:
+    """Runs a guest's consecutive ticks in bursts: when a tick asks for the next one at once
+    (trio has runnable tasks), the next runs right away, before asyncio gets its turn, until
+    trio hands asyncio some work (:meth:`stop`) or ``_BURST_SECONDS`` passed. Each such tick
+    skips a trip through asyncio's loop (a select call and a handle)."""
+
+    __slots__ = ("_loop", "_next", "_running", "_stop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._next: Callable[[], object] | None = None
+        self._running = self._stop = False
+
+    def stop(self) -> None:
+        """Asyncio has work: end the burst after the current tick."""
+        self._stop = True
+
+    def soon(self, tick: Callable[[], object]) -> None:
+        """trio's ``run_sync_soon_not_threadsafe``, called during a tick for the next one."""
+        if self._running:
+            self._next = tick
+        else:
+            self._loop.call_soon(self._burst, tick)
+
+    def _burst(self, tick: Callable[[], object]) -> None:
+        self._running, self._stop = True, False
+        until = time.perf_counter() + _BURST_SECONDS
+        try:
+            while True:
+                self._next = None
+                tick()
+                following = self._next
+                if following is None:
+                    return
+                tick = following
+                if self._stop or time.perf_counter() >= until:
+                    break
+        finally:
+            self._running = False
+        self._loop.call_soon(self._burst, tick)
+
+
+# How long a burst of guest ticks may keep asyncio waiting (a trio batch is typically tens
+# of microseconds; a server's asyncio handlers wait at most about this much longer).
+_BURST_SECONDS = 0.0005
 
 
 @contextmanager
@@ -360,6 +422,7 @@ async def _on_host_loop(host: Host, awaitable: Awaitable[T]) -> T:
     # The run's context (its scope, for nested runs and custom events) goes with the task.
     task = host.loop.create_task(coro, context=contextvars.copy_context())
     task.add_done_callback(lambda _task: done.set())
+    host.handoff()
     try:
         await done.wait()
     except BaseException:

@@ -150,7 +150,8 @@ async def _pump(pipe: _Pipe, opener: Opener) -> None:
                     break
                 pipe.in_flight += len(batch)
                 # The first batch wakes the reader at once: the first chunk is not kept waiting.
-                host.to_loop(pipe.deliver, batch, pipe.in_flight >= half or first)
+                woken = pipe.in_flight >= half or first
+                host.to_loop(pipe.deliver, batch, woken, wake=woken)
                 first = False
     except BaseException as exc:  # noqa: BLE001 - a system task must never raise
         error = crossing(exc)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import trio
 from asyncio_helpers import guest_tasks
 
 from rillet.graphs import RunnableLambda
@@ -163,3 +164,28 @@ def test_a_notebook_loop_keeps_its_ctrl_c() -> None:
         loop.close()
         signal.signal(signal.SIGINT, previous)
     assert not list(hosts._hosts)
+
+
+def test_asyncio_tasks_keep_running_while_the_guest_is_busy() -> None:
+    """A long trio computation (20,000 schedule points) does not starve the loop's own
+    tasks: the guest's ticks run in bounded bursts."""
+
+    async def busy() -> None:
+        for _ in range(20_000):
+            await trio.lowlevel.checkpoint()
+
+    async def main() -> int:
+        turns = 0
+
+        async def ticker() -> None:
+            nonlocal turns
+            while True:
+                await asyncio.sleep(0)
+                turns += 1
+
+        task = asyncio.create_task(ticker())
+        await hosts.host_for(asyncio.get_running_loop()).call(busy)
+        task.cancel()
+        return turns
+
+    assert asyncio.run(main()) > 0

@@ -10,7 +10,7 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
-from rillet.runtime.engine.hosts import await_user
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["RunnableBranch"]

@@ -25,7 +25,7 @@ from typing import Any
 import trio
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.engine.hosts import await_user
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.scope import RunScope
 
 __all__ = ["RunnableGenerator", "RunnableLambda", "chain"]

@@ -19,7 +19,7 @@ from rillet.graphs.slots import Slot
 from rillet.runtime.chunks import DELTA, Accumulator, AddableDict
 from rillet.runtime.engine.actors import annotate_error
 from rillet.runtime.engine.edges import SKIP, Outlet
-from rillet.runtime.engine.hosts import await_user
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.engine.supervisor import Wiring
 from rillet.runtime.errors import NodeInputError

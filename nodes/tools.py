@@ -27,7 +27,7 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import ToolMessage
-from rillet.runtime.engine.hosts import await_user
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
 

@@ -39,10 +39,10 @@ import sniffio
 import trio
 
 from rillet.runtime.engine.bridge import portal_token
-from rillet.runtime.errors import AsyncioRequiredError, HostClosed
+from rillet.runtime.errors import HostClosed
 from rillet.runtime.logs import get_logger
 
-__all__ = ["Host", "await_user", "foreign_host", "guest_host", "hosted"]
+__all__ = ["Host", "foreign_host", "guest_host", "hosted"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -382,61 +382,6 @@ async def wait_uncancellable(future: asyncio.Future[Any]) -> None:
             cancelled = True
     if cancelled:
         raise asyncio.CancelledError
-
-
-# -- the user's own coroutines ----------------------------------------------------------------
-
-async def await_user(awaitable: Awaitable[T], *, node: str, func: Any = None) -> T:
-    """Await what a user's ``async def`` step or tool returned, on the loop it was written for.
-
-    In a guest run (the caller is on asyncio) it runs as an asyncio task on the host loop, so
-    asyncio code (``asyncio.sleep``, an asyncio queue or SDK) works unchanged; a trio cancel
-    cancels that task and waits for it. On plain trio it is awaited here, and asyncio code in
-    it fails with :class:`~rillet.runtime.errors.AsyncioRequiredError` instead of asyncio's
-    "no running event loop".
-
-    Example::
-
-        result = await await_user(self.func(**args), node=ctx.name, func=self.func)
-    """
-    host = guest_host()
-    if host is None:
-        try:
-            return await awaitable
-        except (RuntimeError, TypeError) as error:
-            if not _asyncio_on_trio(error):
-                raise
-            name = getattr(func, "__name__", None) or type(func).__name__
-            raise AsyncioRequiredError(node=node, function=name) from error
-    return await _on_host_loop(host, awaitable)
-
-
-def _asyncio_on_trio(error: BaseException) -> bool:
-    text = str(error)
-    return text == "no running event loop" or "unrecognized yield message" in text
-
-
-async def _on_host_loop(host: Host, awaitable: Awaitable[T]) -> T:
-    coro = awaitable if asyncio.iscoroutine(awaitable) else _await(awaitable)
-    done = trio.Event()
-    # The run's context (its scope, for nested runs and custom events) goes with the task.
-    task = host.loop.create_task(coro, context=contextvars.copy_context())
-    task.add_done_callback(lambda _task: done.set())
-    host.handoff()
-    try:
-        await done.wait()
-    except BaseException:
-        task.cancel()
-        with trio.CancelScope(shield=True):
-            await done.wait()
-        if not task.cancelled():
-            task.exception()  # retrieved: its error is not this run's (it was cancelled)
-        raise
-    return task.result()
-
-
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
 
 
 async def _twice(x: int) -> int:

@@ -23,6 +23,7 @@ from rillet.nodes import (
     tool,
 )
 from rillet.runtime import AsyncioRequiredError, EventBus, RunCancelled, Worker
+from rillet.runtime.engine.hosts_streams import BOUND
 from rillet.runtime.serve.remote import RemoteRunnable
 from rillet.runtime.serve.server import open_server
 
@@ -152,7 +153,7 @@ def test_an_asyncio_iterator_feeds_atransform_and_is_closed_when_the_run_ends() 
         return state["made"], state["closed"]
 
     made, closed = asyncio.run(main())
-    assert closed and made <= 256 + 3 * 16
+    assert closed and made <= BOUND + 3 * 16
 
 
 async def _forever(_: Any) -> None:

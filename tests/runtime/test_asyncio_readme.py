@@ -19,6 +19,7 @@ import pytest
 import trio
 
 from rillet.graphs import RunnableGenerator
+from rillet.runtime.engine.hosts_streams import BOUND
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -114,4 +115,4 @@ def test_a_client_that_hangs_up_cancels_the_run() -> None:
         return after_hangup
 
     for produced in asyncio.run(main()):
-        assert 3 <= produced <= 3 + 256 + 2 * 16
+        assert 3 <= produced <= 3 + BOUND + 2 * 16

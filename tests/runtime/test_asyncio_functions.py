@@ -192,15 +192,23 @@ def test_an_event_bus_subscription_reads_from_asyncio() -> None:
     """A bus passed in callbacks is read by an asyncio task while the run goes on."""
     chain = _joke()
 
-    async def main() -> int:
+    async def on_asyncio() -> list[str]:
         bus = EventBus()
         sub = bus.subscribe()
         reader = asyncio.create_task(collect(sub))
         await chain.ainvoke({"topic": "x"}, config={"callbacks": [bus]})
         bus.close()
-        return len(await reader)
+        return [f"{e.name}:{e.phase}" for e in await reader]
 
-    assert asyncio.run(main()) == 47
+    async def on_trio() -> list[str]:
+        bus = EventBus()
+        with bus.subscribe(bound=1000) as sub:
+            await chain.ainvoke({"topic": "x"}, config={"callbacks": [bus]})
+            bus.close()
+            return [f"{e.name}:{e.phase}" async for e in sub]
+
+    got = asyncio.run(on_asyncio())
+    assert len(got) > 8 and sorted(got) == sorted(trio.run(on_trio))
 
 
 def test_embeddings_and_vector_search_from_asyncio() -> None:

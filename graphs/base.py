@@ -35,6 +35,8 @@ from rillet.runtime.chunks import DELTA, SNAPSHOT, Accumulator
 from rillet.runtime.engine.actors import invoke_actor, stream_actor, transform_actor
 from rillet.runtime.engine.bridge import run_sync
 from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet
+from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.engine.hosts_streams import AsyncioSource
 from rillet.runtime.engine.scope import MISSING, RunScope, RunState, current_scope
 from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
 from rillet.runtime.engine.supervisor import RunHandle, Wiring, launch_run
@@ -174,7 +176,7 @@ class Runnable(Generic[In, Out]):
     def astream(
         self, input: In, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncRunStream[Out]:
-        """Stream the output chunks of one run, inside trio.
+        """Stream the output chunks of one run, from trio or asyncio.
 
         Leaving the ``async for`` early (break, exception, cancellation) cancels the run:
         every actor stops and upstream generators' ``finally`` blocks run.
@@ -189,9 +191,17 @@ class Runnable(Generic[In, Out]):
     def atransform(
         self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncRunStream[Out]:
-        """Stream the output of one run whose input is itself a stream of chunks."""
-        return AsyncRunStream(lambda: self._launch(inputs, config))
+        """Stream the output of one run whose input is itself a stream of chunks.
 
+        From asyncio, ``inputs`` may be an asyncio async iterator: an asyncio task reads it
+        (bounded) and stops, closing it, when the run ends.
+        """
+        source = AsyncioSource.wrap(inputs)
+        if source is None:
+            return AsyncRunStream(lambda: self._launch(inputs, config))
+        return AsyncRunStream(lambda: self._launch(source, config, on_done=source.stop))
+
+    @hosted
     async def ainvoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
         """Run once and return the whole output (the chunks added up).
 
@@ -215,21 +225,25 @@ class Runnable(Generic[In, Out]):
         >>> RunnableLambda(str.upper).invoke("hi")
         'HI'
         """
-        return run_sync(self.ainvoke, input, config, method=f"{self.get_name()}.invoke()")
+        return run_sync(self.ainvoke, input, config, method=f"{self.get_name()}.invoke()",
+                        instead="await chain.ainvoke(...)")
 
     def stream(
         self, input: In, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Out]:
         """Stream from synchronous code (any thread). Closing or dropping the iterator early
         cancels the run."""
-        return SyncRunStream(lambda: self._launch([input], config, start_input=input))
+        return SyncRunStream(lambda: self._launch([input], config, start_input=input),
+                             method=f"{self.get_name()}.stream()")
 
     def transform(
         self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Out]:
         """Synchronous :meth:`atransform` over an iterable of input chunks."""
-        return SyncRunStream(lambda: self._launch(iter(inputs), config))
+        return SyncRunStream(lambda: self._launch(iter(inputs), config),
+                             method=f"{self.get_name()}.transform()")
 
+    @hosted
     async def abatch(
         self,
         inputs: list[In],
@@ -269,7 +283,7 @@ class Runnable(Generic[In, Out]):
         return run_sync(
             lambda: self.abatch(inputs, config, return_exceptions=return_exceptions,
                                 max_concurrency=max_concurrency),
-            method=f"{self.get_name()}.batch()",
+            method=f"{self.get_name()}.batch()", instead="await chain.abatch(...)",
         )
 
     def astream_events(

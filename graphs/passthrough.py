@@ -19,6 +19,7 @@ from rillet.graphs.slots import Slot
 from rillet.runtime.chunks import DELTA, Accumulator, AddableDict
 from rillet.runtime.engine.actors import annotate_error
 from rillet.runtime.engine.edges import SKIP, Outlet
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.engine.supervisor import Wiring
 from rillet.runtime.errors import NodeInputError
@@ -60,7 +61,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
                 else await trio.to_thread.run_sync(self.func, total.value)
             )
             if inspect.isawaitable(result):
-                await result
+                await await_user(result, node=ctx.name, func=self.func)
 
     @staticmethod
     def assign(**mapping: Any) -> RunnableAssign:

@@ -27,6 +27,7 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import ToolMessage
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
 
@@ -118,7 +119,7 @@ class Tool(Runnable[Any, Any]):
             input = input.get("args", {})
         args = self._arguments(input, ctx.name)
         if self._async:
-            result = await self.func(**args)
+            result = await await_user(self.func(**args), node=ctx.name, func=self.func)
         else:
             result = await trio.to_thread.run_sync(lambda: self.func(**args))
         if call_id is not None:

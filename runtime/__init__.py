@@ -12,6 +12,7 @@ from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunSt
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.engine.worker import Worker, WorkerStatistics
 from rillet.runtime.errors import (
+    AsyncioRequiredError,
     NodeInputError,
     RemoteError,
     RilletError,
@@ -40,6 +41,7 @@ __all__ = [
     "Accumulator",
     "AddableDict",
     "AsyncRunStream",
+    "AsyncioRequiredError",
     "ChunkEmitted",
     "CustomEvent",
     "Event",

@@ -21,6 +21,7 @@ from rillet.nodes.providers.http import ClientOwner, Timeouts
 from rillet.nodes.providers.openai import openai_client
 from rillet.nodes.providers.retry import RetryPolicy
 from rillet.runtime.engine.bridge import run_sync
+from rillet.runtime.engine.hosts import hosted
 
 __all__ = ["OpenAIEmbeddings"]
 
@@ -68,6 +69,7 @@ class OpenAIEmbeddings(ClientOwner):
     def __repr__(self) -> str:
         return f"OpenAIEmbeddings(model={self.model!r}, base_url={self.client.base_url!r})"
 
+    @hosted
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts to be searched, one vector per text, in order.
 
@@ -79,6 +81,7 @@ class OpenAIEmbeddings(ClientOwner):
             vectors.extend(await self._embed_batch(texts[start : start + self.batch_size]))
         return vectors
 
+    @hosted
     async def aembed_query(self, text: str) -> list[float]:
         """Embed a search query."""
         return (await self._embed_batch([text]))[0]

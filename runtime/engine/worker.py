@@ -13,7 +13,8 @@
   then cancels the rest and waits for them to stop. A block left by an exception cancels the
   runs at once.
 
-Runnables are duck-typed: anything with the ``Runnable._launch`` signature runs here, so this
+Its async methods also work from asyncio (they run in the loop's trio guest; see
+:mod:`.hosts`). Runnables are duck-typed: anything with the ``Runnable._launch`` signature runs here, so this
 module imports neither ``graphs`` nor ``nodes``.
 
 >>> # async with Worker(max_concurrent_runs=4) as worker:
@@ -30,6 +31,7 @@ import attrs
 import trio
 
 from rillet.runtime.engine.handles import WorkerRun
+from rillet.runtime.engine.hosts import hosted
 from rillet.runtime.engine.scope import new_run_id
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.errors import WorkerBusy
@@ -122,6 +124,7 @@ class Worker:
             subscribers=self.bus.statistics()["subscribers"],
         )
 
+    @hosted
     async def submit(
         self,
         runnable: Any,
@@ -242,11 +245,13 @@ class Worker:
         for scope in tuple(self._waiting):
             scope.cancel()
 
+    @hosted
     async def wait_idle(self) -> None:
         """Wait until no run is running."""
         while self._runs:
             await self._idle.wait()
 
+    @hosted
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop accepting, let runs finish within ``timeout`` (default ``shutdown_timeout``),
         then cancel the rest and wait for them; end every worker subscription. Idempotent.

@@ -16,6 +16,8 @@ to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries`
 - **acknowledge**: ``XACK`` and ``XDEL``, so the stream only holds unfinished runs.
 - **submit** is idempotent per ``run_id`` (a ``SET NX`` guard kept ``dedup_ttl`` seconds), so a
   client that retries after a lost reply never queues the run twice.
+- **cancel** sets ``rillet:cancel:<run_id>`` (the reason, kept ``dedup_ttl`` seconds); workers
+  read the keys of the runs they hold with one ``MGET`` per poll.
 - **the stream disappears** (``FLUSHALL``, ``DEL rillet:runs``, a restart without persistence):
   the next claim recreates the group and goes on; a run that was running keeps its worker
   (nobody else can hold an entry that no longer exists) and completes.
@@ -28,6 +30,7 @@ to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries`
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import coredis.exceptions
@@ -244,6 +247,19 @@ class RedisRunQueue:
                 await self._retire(keys=[self.keys.runs], args=[self.keys.group, consumer])
         except _GROUP_LOST:
             self._group_ready = False  # no group: nothing to leave
+
+    async def cancel(self, run_id: str, reason: str) -> None:
+        with unavailable_on_outage("the Redis run queue"):
+            await self.redis.set(self.keys.cancel(run_id), reason, ex=self.dedup_ttl)
+
+    async def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
+        if not run_ids:
+            await trio.lowlevel.checkpoint()
+            return {}
+        with unavailable_on_outage("the Redis run queue"):
+            reasons = await self.redis.mget([self.keys.cancel(run_id) for run_id in run_ids])
+        return {run_id: _str(reason) for run_id, reason in zip(run_ids, reasons, strict=True)
+                if reason is not None}
 
     async def statistics(self) -> QueueStatistics:
         for _ in range(2):  # once more after remaking a group that vanished

@@ -121,24 +121,25 @@ class Endpoints:
                            send: Send) -> None:
         """Check the request, then run it through the worker as ``endpoint`` asks."""
         headers = Headers(scope=scope)
-        media = negotiate(headers.get("accept"))
-        if media is None:
-            offered = f"{JSON}, text/event-stream or {MSGPACK}"
-            message = f"Accept must allow {offered}, got {headers.get('accept')!r:.80}"
-            await reply_problem(send, RequestRejected(406, "NotAcceptable", message))
-            return
+        chosen = negotiate(headers.get("accept"))
         limits = self.limits
         try:
+            # The body first, even for a request refused anyway: see exchange.drain_body.
             body = await read_body(receive, headers, limits.max_body_bytes, limits.body_timeout)
+            if chosen is None:
+                offered = f"{JSON}, text/event-stream or {MSGPACK}"
+                raise RequestRejected(406, "NotAcceptable", f"Accept must allow {offered}, got "
+                                                            f"{headers.get('accept')!r:.80}")
             request = parse_request(endpoint, decode_request(body, headers.get("content-type")),
                                     served.schema)
             if endpoint == "stream_log":
                 _run_log_builder({})  # 501 now rather than after the run started
         except RequestRejected as problem:
-            await reply_problem(send, problem, media)
+            await reply_problem(send, problem, chosen or JSON)
             return
         except ClientGone:
             return
+        media: str = chosen or JSON
         handler = partial(getattr(self, f"_{endpoint}"), served, request, media)
         if endpoint not in STREAM_ENDPOINTS:
             await until_disconnect(receive, send, handler)

@@ -29,7 +29,8 @@ from rillet.runtime.logs import get_logger
 from rillet.runtime.serve.limits import RETRY_AFTER_BUSY, RETRY_AFTER_OUTAGE
 from rillet.runtime.wire.sse import JSON, MSGPACK, dumps, frame
 
-__all__ = ["Frames", "Stream", "problem_tree", "reply", "reply_problem", "until_disconnect"]
+__all__ = ["Frames", "Stream", "drain_body", "problem_tree", "reply", "reply_problem",
+           "until_disconnect"]
 
 Frames = list[tuple[str, Any]]
 _OUTAGE_KINDS: Final = frozenset({"StoreUnavailable"})
@@ -70,6 +71,25 @@ async def reply_problem(send: Send, problem: RequestRejected, media: str = JSON)
         wait = RETRY_AFTER_OUTAGE if problem.kind in _OUTAGE_KINDS else RETRY_AFTER_BUSY
         headers["retry-after"] = str(wait)
     await reply(send, problem.status, problem_tree(problem), media, headers)
+
+
+async def drain_body(receive: Receive, limit: int, timeout: float) -> bool:
+    """Read and drop what is left of the request body (at most ``limit`` bytes, for at most
+    ``timeout`` s) before an endpoint that does not want it answers; False if the client left.
+
+    Answering first and closing with the body unread makes the kernel reset the connection,
+    and the client then often loses the answer it was sent.
+    """
+    size = 0
+    with trio.move_on_after(timeout):
+        while size <= limit:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return False
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+    return True
 
 
 async def until_disconnect(receive: Receive, send: Send,

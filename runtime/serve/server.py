@@ -51,7 +51,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from rillet.runtime.engine.worker import Worker
 from rillet.runtime.logs import get_logger
 from rillet.runtime.serve.endpoints import RUN_ENDPOINTS, Endpoints, Served
-from rillet.runtime.serve.exchange import reply, reply_problem
+from rillet.runtime.serve.exchange import drain_body, reply, reply_problem
 from rillet.runtime.serve.limits import ServerLimits
 from rillet.runtime.serve.requests import CONFIG_KEYS, RequestRejected, input_schema
 from rillet.runtime.serve.viewer import PUBLIC_PATHS
@@ -90,23 +90,43 @@ def served_names(runnables: Any, default_name: str | None = None) -> dict[str, A
 
 
 class _BearerAuth:
-    """Refuses every HTTP request without ``Authorization: Bearer <token>`` (constant-time)."""
+    """Refuses every HTTP request without ``Authorization: Bearer <token>``; the token is
+    compared in constant time (``hmac.compare_digest``)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self.token = app, token.encode()
+    def __init__(self, app: ASGIApp, token: str, limits: ServerLimits) -> None:
+        self.app, self.token, self.limits = app, token.encode(), limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The viewer's static page holds no data; its config and /events are guarded.
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not given:
-                await reply_problem(send, RequestRejected(
-                    401, "Unauthorized", "this server needs 'Authorization: Bearer <token>'"))
+                problem = RequestRejected(401, "Unauthorized",
+                                          "this server needs 'Authorization: Bearer <token>'")
+            elif not hmac.compare_digest(given.strip().encode(), self.token):
+                problem = RequestRejected(401, "Unauthorized", "wrong bearer token")
+            else:
+                await self.app(scope, receive, send)
                 return
-            if not hmac.compare_digest(given.strip().encode(), self.token):
-                await reply_problem(send, RequestRejected(401, "Unauthorized",
-                                                          "wrong bearer token"))
-                return
+            if await drain_body(receive, self.limits.max_body_bytes, self.limits.body_timeout):
+                await reply_problem(send, problem)
+            return
+        await self.app(scope, receive, send)
+
+
+class _BodyFirst:
+    """Endpoints that take no body (all but the POSTed run endpoints) answer only once the
+    request's body, if any, has arrived: see :func:`~rillet.runtime.serve.exchange.drain_body`."""
+
+    def __init__(self, app: ASGIApp, limits: ServerLimits, run_paths: frozenset[str]) -> None:
+        self.app, self.limits, self.run_paths = app, limits, run_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not (scope["method"] == "POST"
+                                            and scope["path"] in self.run_paths):
+            if not await drain_body(receive, self.limits.max_body_bytes,
+                                    self.limits.body_timeout):
+                return  # the client left
         await self.app(scope, receive, send)
 
 
@@ -205,8 +225,10 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error,
                                                        Exception: internal_error})
     app.state.endpoints = endpoints
+    run_paths = frozenset(path for paths in index.values() for path in paths)
+    app.add_middleware(_BodyFirst, limits=limits, run_paths=run_paths)
     if token:
-        app.add_middleware(_BearerAuth, token=token)
+        app.add_middleware(_BearerAuth, token=token, limits=limits)
     return app
 
 

@@ -65,8 +65,11 @@ async def reply(send: Send, status: int, tree: Any, media: str,
 
 async def reply_problem(send: Send, problem: RequestRejected, media: str = JSON) -> None:
     """Send a refusal: ``{"status_code", "type", "message"}`` with its status (and the
-    ``WWW-Authenticate`` or ``Retry-After`` header a 401 or 503 calls for)."""
+    ``WWW-Authenticate`` or ``Retry-After`` header a 401 or 503 calls for; a 408 or 413 left
+    the body unread, so it says ``Connection: close`` and the client will not reuse it)."""
     headers = {"www-authenticate": "Bearer"} if problem.status == 401 else {}
+    if problem.status in (408, 413):
+        headers["connection"] = "close"
     if problem.status == 503:
         wait = RETRY_AFTER_OUTAGE if problem.kind in _OUTAGE_KINDS else RETRY_AFTER_BUSY
         headers["retry-after"] = str(wait)

@@ -4,6 +4,8 @@
   counts runs lost and completed twice (:mod:`bench.soak_faults`).
 - ``leaks``: ten thousand HTTP streams dropped mid-way against one server in this process;
   tasks, file descriptors and resident memory before and after.
+- ``sse``: one ``data:`` line of 2 MB to 80 MB fed to the provider SSE parser in 64 KiB
+  reads: seconds and memory (linear, and refused past the 16 MiB event cap).
 - ``fuzz``: the fuzz tests, ``--scale`` times longer than in the test suite.
 
 Each prints its figures and saves them to ``bench/results/soak-<name>.json``.
@@ -87,6 +89,31 @@ async def _leaks(streams: int, concurrency: int) -> dict[str, Any]:
             **{f"{key} before / after": (before[key], after[key]) for key in before}}
 
 
+def _sse() -> dict[str, Any]:
+    import time
+
+    from rillet.nodes.providers.sse import SSEDecoder
+    from rillet.runtime.errors import WireFormatError
+
+    piece = b"x" * 65536
+    rows: dict[str, Any] = {}
+    for megabytes in (2, 4, 8, 16, 80):
+        decoder, rss, fed = SSEDecoder(), _rss_kib(), 0
+        start = time.perf_counter()
+        try:
+            decoder.feed(b"data: ")
+            while fed < megabytes * 1_000_000:
+                decoder.feed(piece)
+                fed += len(piece)
+            events = decoder.feed(b"\n\n")
+            outcome = f"{len(events)} event of {len(events[0].data) / 1e6:.0f} MB"
+        except WireFormatError:
+            outcome = f"refused after {fed / 2**20:.0f} MiB"
+        rows[f"{megabytes} MB line: seconds, RSS growth MiB, outcome"] = (
+            round(time.perf_counter() - start, 3), round((_rss_kib() - rss) / 1024), outcome)
+    return rows
+
+
 def _fuzz(scale: float) -> dict[str, Any]:
     files = [name for name in FUZZ_TESTS if (ROOT / name).exists()]
     done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:randomly", *files],
@@ -102,14 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     leaks = commands.add_parser("leaks", help="drop HTTP streams mid-way; watch tasks/fds/RSS")
     leaks.add_argument("--streams", type=int, default=10_000)
     leaks.add_argument("--at-once", type=int, default=100)
+    commands.add_parser("sse", help="the provider SSE parser on lines of 2-80 MB")
     fuzz = commands.add_parser("fuzz", help="the fuzz tests, longer")
     fuzz.add_argument("--scale", type=float, default=50.0)
     args = parser.parse_args(argv)
     if args.command == "faults":
         result = soak_faults.run(args)
         failed = result["lost"] or result["completed twice"]
-    elif args.command == "leaks":
-        result = trio.run(_leaks, args.streams, args.at_once)
+    elif args.command in ("leaks", "sse"):
+        result = trio.run(_leaks, args.streams, args.at_once) if args.command == "leaks" \
+            else _sse()
         for key, value in result.items():
             print(f"  {key:<28}  {value}")
         failed = False

@@ -9,7 +9,8 @@ A client may ask for a run to be cancelled (:meth:`RunQueue.cancel`): whichever 
 or claims it later, sees the request (:meth:`RunQueue.cancel_requests`) and stops it.
 
 Two implementations share these semantics: :class:`InMemoryRunQueue` (one process, no Redis; the
-default) and :class:`rillet.runtime.scaleout.redis_queue.RedisRunQueue` (Redis Streams, many machines).
+default) and :class:`rillet.runtime.scaleout.redis_queue.RedisRunQueue` (Redis Streams, many
+machines).
 
 >>> request = RunSubmission.new("joke", {"topic": "parrot"})
 >>> RunSubmission.from_wire(request.to_wire()) == request

@@ -84,7 +84,8 @@ class RedisKeys:
 
 @contextmanager
 def unavailable_on_outage(what: str) -> Iterator[None]:
-    """Raise :class:`~rillet.runtime.scaleout.queue.StoreUnavailable` for Redis outage errors inside."""
+    """Raise :class:`~rillet.runtime.scaleout.queue.StoreUnavailable` for Redis outage errors
+    inside."""
     try:
         yield
     except TRANSIENT_ERRORS as error:

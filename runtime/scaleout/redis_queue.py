@@ -1,9 +1,9 @@
 """The run queue on Redis Streams: a consumer group of workers on any number of machines.
 
 Layout (``RedisKeys``, prefix ``rillet``): stream ``rillet:runs`` with group ``workers``; each
-entry has one field ``run`` = msgpack of the :class:`~rillet.runtime.scaleout.queue.RunSubmission`. Dead letters go
-to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries``, ``payload``,
-``at``).
+entry has one field ``run`` = msgpack of the
+:class:`~rillet.runtime.scaleout.queue.RunSubmission`. Dead letters go to ``rillet:runs:dead``
+(fields ``reason``, ``entry``, ``run_id``, ``deliveries``, ``payload``, ``at``).
 
 - **claim**: ``XAUTOCLAIM`` of entries idle for ``lease_timeout`` (a dead worker's) from the
   start of the pending list, following its cursor until ``count`` are found or the list is
@@ -78,7 +78,8 @@ def _str(value: bytes | str) -> str:
 
 
 class RedisRunQueue:
-    """A :class:`~rillet.runtime.scaleout.queue.RunQueue` on Redis Streams; see the module docstring.
+    """A :class:`~rillet.runtime.scaleout.queue.RunQueue` on Redis Streams; see the module
+    docstring.
 
     Args:
         redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`).

@@ -1,7 +1,8 @@
 """Run event stores: each run's events, kept by attempt, read from any offset and followed live.
 
 A run's log is a sequence of entries at *positions* ``(attempt, index)``, written as the cursor
-string ``"<attempt>-<index>"`` (exactly the Redis stream id in :mod:`rillet.runtime.scaleout.redis_store`):
+string ``"<attempt>-<index>"`` (exactly the Redis stream id in
+:mod:`rillet.runtime.scaleout.redis_store`):
 
 - ``<a>-0``: the *attempt marker* of delivery ``a`` (which worker, when);
 - ``<a>-1``, ``<a>-2``, …: that attempt's events, in the order the run emitted them;

@@ -58,24 +58,36 @@ async def test_a_line_too_long_for_a_frame_fails_the_stream(server: LoopbackServ
             await collect(model)
 
 
+async def _times_out_and_hangs_up(server: LoopbackServer, every_second: bytes, timeouts: Timeouts,
+                                  match: str) -> float:
+    """Two good chunks, then ``every_second`` once a second for ever: the model must raise
+    ``ProviderTimeout`` matching ``match`` and the server see the hang-up; the time it took."""
+    events = openai_chunks(text=["ok"])
+    opening = [b"data: "] if every_second == b"x" else []  # a line begun, never ended
+    server.reply(sse_reply([*events[:2], *opening,
+                            *[item for _ in range(10_000) for item in (Pause(1.0),
+                                                                       every_second)]]))
+    start = trio.current_time()
+    async with make_model(server, timeout=timeouts) as model:
+        with pytest.raises(ProviderTimeout, match=match):
+            await collect(model)
+    took = trio.current_time() - start
+    [exchange] = server.exchanges
+    with trio.fail_after(30):
+        await exchange.ended.wait()
+    assert exchange.disconnected
+    return took
+
+
 async def test_bytes_that_trickle_without_a_line_hit_the_idle_timeout(
     server: LoopbackServer, autojump_clock: trio.testing.MockClock,
 ) -> None:
     """One byte a second never ends a line: the idle timeout fires after ``read`` seconds
     although the socket is never silent for that long."""
-    events = openai_chunks(text=["ok"])
-    server.reply(sse_reply([*events[:2], b"data: ",
-                            *[item for _ in range(1000) for item in (Pause(1.0), b"x")]]))
-    start = trio.current_time()
-    async with make_model(server, timeout=Timeouts(read=5.0)) as model:
-        with pytest.raises(ProviderTimeout, match=r"^openai: idle_timeout: sent no complete line "
-                                                  r"for 5 s: \d+ bytes trickled in"):
-            await collect(model)
-    assert trio.current_time() - start == pytest.approx(5.0, abs=1.1)
-    [exchange] = server.exchanges
-    with trio.fail_after(30):
-        await exchange.ended.wait()
-    assert exchange.disconnected
+    took = await _times_out_and_hangs_up(
+        server, b"x", Timeouts(read=5.0),
+        r"^openai: idle_timeout: sent no complete line for 5 s: \d+ bytes trickled in")
+    assert took == pytest.approx(5.0, abs=1.1)
 
 
 async def test_a_stream_that_goes_on_for_ever_hits_the_total_time_limit(
@@ -83,16 +95,7 @@ async def test_a_stream_that_goes_on_for_ever_hits_the_total_time_limit(
 ) -> None:
     """Keep-alive comments every second keep a stream from idling, not from ending: after
     ``Timeouts.stream`` it fails, and the server sees the hang-up."""
-    events = openai_chunks(text=["ok"])
-    server.reply(sse_reply([*events[:2],
-                            *[item for _ in range(10_000) for item in (Pause(1.0), b": alive\n")]]))
-    start = trio.current_time()
-    async with make_model(server, timeout=Timeouts(read=5.0, stream=30.0)) as model:
-        with pytest.raises(ProviderTimeout, match=r"^openai: stream_timeout: the stream took "
-                                                  r"longer than 30 s in all"):
-            await collect(model)
-    assert trio.current_time() - start == pytest.approx(30.0, abs=1.1)
-    [exchange] = server.exchanges
-    with trio.fail_after(30):
-        await exchange.ended.wait()
-    assert exchange.disconnected
+    took = await _times_out_and_hangs_up(
+        server, b": alive\n", Timeouts(read=5.0, stream=30.0),
+        r"^openai: stream_timeout: the stream took longer than 30 s in all")
+    assert took == pytest.approx(30.0, abs=1.1)

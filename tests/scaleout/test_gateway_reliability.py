@@ -8,9 +8,9 @@ wait bounded). test_redis_remote.py runs the same over a real redis-server.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -26,6 +26,7 @@ from rillet.runtime.serve.server import open_server
 from rillet.runtime.wire.sse import SSEParser
 
 from .graphs import GRAPHS, expected_output
+from .sse_frames import ended, follow_events, frames, until_data
 
 SERVED = {"slow_chain": GRAPHS["slow_chain"]}
 FAST = WorkerSettings(poll_interval=0.05)
@@ -58,10 +59,6 @@ async def gateway_server(client: ScaleoutClient) -> AsyncIterator[httpx.AsyncCli
         yield http
 
 
-def _frames(parser: SSEParser, chunk: bytes) -> list[tuple[str, Any]]:
-    return [(event, json.loads(data) if data else None) for event, data in parser.feed(chunk)]
-
-
 async def test_a_redelivered_run_is_announced_in_its_stream() -> None:
     """The worker of a streamed run dies: another takes the run, and the client gets an
     ``attempt`` frame before the output starts again, instead of a silent repeat."""
@@ -77,26 +74,26 @@ async def test_a_redelivered_run_is_announced_in_its_stream() -> None:
 
         await nursery.start(first_worker)
         async with gateway_server(client) as http:
-            frames: list[tuple[str, Any]] = []
+            got: list[tuple[str, Any]] = []
             parser = SSEParser()
             with trio.fail_after(20):
                 async with http.stream("POST", "/slow_chain/stream",
                                        json={"input": {"n": 10, "delay": 0.05}}) as reply:
                     async for chunk in reply.aiter_bytes():
-                        frames += _frames(parser, chunk)
-                        if not doomed.cancel_called and [e for e, _ in frames].count("data") == 3:
+                        got += frames(parser, chunk)
+                        if not doomed.cancel_called and [e for e, _ in got].count("data") == 3:
                             doomed.cancel()  # the worker dies; its lease goes to the next
                             await nursery.start(ScaleoutWorker(GRAPHS, queue, log,
                                                                consumer="b").run)
         nursery.cancel_scope.cancel()
-    kinds = [event for event, _ in frames]
+    kinds = [event for event, _ in got]
     marker = kinds.index("attempt")
-    first, second = frames[1:marker], frames[marker + 1:-1]
-    assert frames[marker][1]["attempt"] == 2
-    assert "redelivered" in frames[marker][1]["message"]
+    first, second = got[1:marker], got[marker + 1:-1]
+    assert got[marker][1]["attempt"] == 2
+    assert "redelivered" in got[marker][1]["message"]
     assert [d for _, d in first] == [f"t{i} " for i in range(len(first))] and len(first) >= 3
     assert "".join(d for _, d in second) == expected_output(10)
-    assert frames[-1] == ("end", None) and kinds.count("attempt") == 1
+    assert got[-1] == ("end", None) and kinds.count("attempt") == 1
 
 
 async def test_an_unreachable_queue_answers_503_with_retry_after() -> None:
@@ -134,14 +131,10 @@ async def test_a_client_that_leaves_cancels_its_run_on_the_worker() -> None:
         worker = ScaleoutWorker(GRAPHS, queue, log, settings=FAST)
         await nursery.start(worker.run)
         async with gateway_server(client) as http:
-            parser, frames = SSEParser(), []
             async with http.stream("POST", "/slow_chain/stream",
                                    json={"input": {"n": 10_000, "delay": 0.01}}) as reply:
-                async for chunk in reply.aiter_bytes():
-                    frames += _frames(parser, chunk)
-                    if [e for e, _ in frames].count("data") >= 2:
-                        break
-            run_id = frames[0][1]["run_id"]
+                seen = await until_data(reply, 2)
+            run_id = seen[0][1]["run_id"]
             with trio.fail_after(10):
                 while (await client.status(run_id)).state != "cancelled":
                     await trio.sleep(0.02)
@@ -164,22 +157,12 @@ async def test_events_through_a_gateway_carry_runs_from_every_worker() -> None:
             await nursery.start(worker.run)
         async with gateway_server(client) as http, trio.open_nursery() as readers:
             seen: list[tuple[str, Any]] = []
-
-            async def read_events(task_status: trio.TaskStatus[None]) -> None:
-                params = {"include_names": "RunnableSequence"}
-                async with http.stream("GET", "/events", params=params) as feed_reply:
-                    parser, chunks = SSEParser(), feed_reply.aiter_bytes()
-                    while not seen:
-                        seen.extend(_frames(parser, await chunks.__anext__()))
-                    task_status.started()  # the metadata frame: the subscription is live
-                    async for chunk in chunks:
-                        seen.extend(_frames(parser, chunk))
-
-            await readers.start(read_events)
+            await readers.start(partial(follow_events, http, {"include_names": "RunnableSequence"},
+                                        seen))
             assert seen[0] == ("metadata", {"policy": "drop_oldest", "bound": 256})
             submitted: list[str] = []
             with trio.fail_after(20):
-                while len(_ended(seen) & set(submitted)) < 4:
+                while len(ended(seen) & set(submitted)) < 4:
                     # Runs that start before the workers' next poll are not in the feed.
                     for _ in range(2):  # one for each worker
                         submitted.append(await client.submit("slow_chain", {"n": 3,
@@ -188,14 +171,10 @@ async def test_events_through_a_gateway_carry_runs_from_every_worker() -> None:
             readers.cancel_scope.cancel()
         nursery.cancel_scope.cancel()
     events = [d for e, d in seen if e == "data"]
-    ended = _ended(seen) & set(submitted)
-    for run_id in ended:
+    finished = ended(seen) & set(submitted)
+    for run_id in finished:
         mine = [ev["event"] for ev in events if ev["run_id"] == run_id]
         assert mine == ["on_chain_start", *["on_chain_stream"] * 3, "on_chain_end"]
-    consumers = {(await client.log.read(r, "0-0", count=1))[0].info["consumer"] for r in ended}
+    consumers = {(await client.log.read(r, "0-0", count=1))[0].info["consumer"] for r in finished}
     assert consumers == {"w1", "w2"}
 
-
-def _ended(frames: list[tuple[str, Any]]) -> set[str]:
-    return {data["run_id"] for event, data in frames
-            if event == "data" and data["event"] == "on_chain_end"}

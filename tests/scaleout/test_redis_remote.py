@@ -4,9 +4,9 @@ Real time, bounded by trio.fail_after."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import httpx
@@ -17,10 +17,10 @@ from rillet.runtime.errors import RemoteError
 from rillet.runtime.scaleout.gateway import QueueGateway
 from rillet.runtime.scaleout.service import ScaleoutClient, open_scaleout_client
 from rillet.runtime.serve.server import open_server
-from rillet.runtime.wire.sse import SSEParser
 
 from .conftest import RedisServer, Workers
 from .graphs import GRAPHS, expected_output
+from .sse_frames import ended, follow_events, until_data
 from .test_redis_workers import pid_of, wait_running
 
 pytestmark = pytest.mark.redis
@@ -37,10 +37,6 @@ async def gateway(url: str, prefix: str
         yield client, http
 
 
-def _frames(parser: SSEParser, chunk: bytes) -> list[tuple[str, Any]]:
-    return [(event, json.loads(data) if data else None) for event, data in parser.feed(chunk)]
-
-
 async def test_a_disconnect_cancels_the_run_on_its_worker_within_the_lease(
     redis_url: str, prefix: str, workers: Workers,
 ) -> None:
@@ -48,16 +44,12 @@ async def test_a_disconnect_cancels_the_run_on_its_worker_within_the_lease(
     lease, and the run's log ends ``cancelled`` after the events it made."""
     await workers.start(redis_url, prefix, "--lease-timeout", "5", count=2)
     async with gateway(redis_url, prefix) as (client, http):
-        parser, frames = SSEParser(), []
         with trio.fail_after(20):
             async with http.stream("POST", "/slow_chain/stream",
                                    json={"input": {"n": 1000, "delay": 0.05}}) as reply:
-                async for chunk in reply.aiter_bytes():
-                    frames += _frames(parser, chunk)
-                    if [e for e, _ in frames].count("data") >= 3:
-                        break
+                seen = await until_data(reply, 3)
         left = trio.current_time()
-        run_id = frames[0][1]["run_id"]
+        run_id = seen[0][1]["run_id"]
         with trio.fail_after(20):
             while (status := await client.status(run_id)).state != "cancelled":
                 await trio.sleep(0.05)
@@ -97,32 +89,22 @@ async def test_events_behind_a_gateway_come_from_every_worker_process(
     await workers.start(redis_url, prefix, "--concurrency", "1", count=2)
     async with gateway(redis_url, prefix) as (client, http), trio.open_nursery() as readers:
         seen: list[tuple[str, Any]] = []
-
-        async def read_events(task_status: trio.TaskStatus[None]) -> None:
-            async with http.stream("GET", "/events", params={"include_types": "chain"}) as reply:
-                parser, chunks = SSEParser(), reply.aiter_bytes()
-                while not seen:
-                    seen.extend(_frames(parser, await chunks.__anext__()))
-                task_status.started()
-                async for chunk in chunks:
-                    seen.extend(_frames(parser, chunk))
-
-        await readers.start(read_events)
+        await readers.start(partial(follow_events, http, {"include_types": "chain"}, seen))
         submitted: list[str] = []
         with trio.fail_after(30):
-            while len(_ended(seen) & set(submitted)) < 4:
+            while len(ended(seen) & set(submitted)) < 4:
                 submitted += [await client.submit("slow_chain", {"n": 3, "delay": 0.1})
                               for _ in range(2)]
                 await trio.sleep(0.5)
         readers.cancel_scope.cancel()
-    ended = _ended(seen) & set(submitted)
-    for run_id in ended:
+    finished = ended(seen) & set(submitted)
+    for run_id in finished:
         mine = [d["event"] for e, d in seen if e == "data" and d["run_id"] == run_id
                 and d["name"] == "RunnableSequence"]
         assert mine == ["on_chain_start", *["on_chain_stream"] * 3, "on_chain_end"]
     async with open_scaleout_client(redis_url, prefix=prefix) as client:
         consumers = {(await client.log.read(r, "0-0", count=1))[0].info["consumer"]
-                     for r in ended}
+                     for r in finished}
     assert len({pid_of(c) for c in consumers}) == 2
 
 
@@ -148,7 +130,3 @@ async def test_a_redis_outage_is_a_503_and_healthz_says_so(
             reply = await http.post("/slow_chain/invoke", json={"input": {"n": 2}})
         assert reply.json()["output"] == expected_output(2)
 
-
-def _ended(frames: list[tuple[str, Any]]) -> set[str]:
-    return {data["run_id"] for event, data in frames if event == "data"
-            and data["event"] == "on_chain_end" and data["name"] == "RunnableSequence"}

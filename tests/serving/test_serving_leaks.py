@@ -4,33 +4,16 @@ leaks``.)"""
 
 from __future__ import annotations
 
-import os
-
 import trio
 import trio.testing
 from http_helpers import open_raw, port_of, request_bytes
 from serving_apps import make_ticks
 
+from bench.soak import open_fds, task_count
 from rillet.runtime.engine.worker import Worker
 from rillet.runtime.serve.server import open_server
 
 STREAMS = 1000
-
-
-def task_count() -> int:
-    """Every task of this trio run, counted from the root down."""
-    count, todo = 0, [trio.lowlevel.current_root_task()]
-    while todo:
-        task = todo.pop()
-        assert task is not None
-        for nursery in task.child_nurseries:
-            count += len(nursery.child_tasks)
-            todo.extend(nursery.child_tasks)
-    return count
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 async def settle(worker: Worker) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 import trio.testing
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from loopback import (
     DROP,
@@ -83,6 +83,8 @@ async def _run(provider: str, replies: list[Reply]) -> tuple[str, Any]:
 
 
 @FUZZ
+@example(provider="anthropic", keep=[False] * 12, errors=[],  # found by this test: AttributeError
+         noise=[(0, b'event: message_delta\ndata: {"delta": 3}\n\n')])
 @given(provider=st.sampled_from(["openai", "anthropic"]),
        keep=st.lists(st.booleans(), min_size=12, max_size=12),
        noise=st.lists(st.tuples(st.integers(0, 100), NOISE), max_size=4), errors=ERRORS)

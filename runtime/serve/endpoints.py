@@ -4,10 +4,10 @@
 :class:`~rillet.runtime.serve.limits.ServerLimits`; ``rillet.runtime.serve.server`` routes
 requests to it. Every handler checks the request before it takes a slot (4xx with what was
 expected and what arrived), then runs while watching the connection: a client that disconnects
-cancels its run. Streams are written batch by batch as
-the socket accepts them, so a slow client parks its run instead of growing a buffer, and a
-run's error after the first byte arrives as an ``error`` frame (``{"status_code", "type",
-"message"}``, the same shape as an error body). A run redelivered to another worker (behind a
+cancels its run. Streams are written batch by batch as the socket accepts them, so a slow
+client parks its run instead of growing a buffer, and a run's error after the first byte
+arrives as an ``error`` frame (``{"status_code", "type", "message"}``, the same shape as an
+error body). A run redelivered to another worker (behind a
 queue gateway) is announced by an ``attempt`` frame before its output starts again.
 
 ``GET /events`` offers only the drop policies: a remote reader that stops reading must not be

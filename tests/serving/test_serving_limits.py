@@ -152,3 +152,26 @@ def test_limits_have_the_documented_defaults_and_are_checked() -> None:
         "idle_timeout": 60.0, "keep_alive_timeout": 5.0, "ping_interval": 15.0}
     with pytest.raises(ValueError, match=r"^'body_timeout' must be > 0.0: 0$"):
         ServerLimits(body_timeout=0)
+
+
+async def test_the_token_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every token check goes through hmac.compare_digest, whatever the token sent."""
+    import hmac
+
+    from rillet.runtime.serve import server as server_module
+
+    compared: list[tuple[bytes, bytes]] = []
+    original = hmac.compare_digest
+
+    def recording(given: bytes, expected: bytes) -> bool:
+        compared.append((given, expected))
+        return original(given, expected)
+
+    monkeypatch.setattr(server_module.hmac, "compare_digest", recording)
+    async with Worker() as worker, open_server({"joke": joke}, worker=worker,
+                                               token="s3cret") as running:
+        async with httpx.AsyncClient(base_url=running.url, timeout=5) as client:
+            for sent in ("s3cre", "s3cret", "x" * 100):
+                await client.get("/healthz", headers={"authorization": f"Bearer {sent}"})
+    assert compared == [(sent.encode(), b"s3cret") for sent in ("s3cre", "s3cret", "x" * 100)]
+

@@ -6,7 +6,7 @@
     RilletError
     ├── NodeInputError (also TypeError)      a node got a value it cannot handle
     ├── WireFormatError (also ValueError)    bytes that do not decode to a rillet value or event
-    │   └── TruncatedLogError                an event log ends in the middle of a record
+    │   └── TruncatedLogError                an event log is damaged or ends inside a record
     ├── JsonPatchError (also ValueError)     a JSON-patch op that cannot be applied
     ├── WorkerBusy                           a worker's submission queue is full
     ├── RunCancelled                         a worker's run was cancelled before it finished
@@ -77,14 +77,16 @@ class WireFormatError(RilletError, ValueError):
 
 
 class TruncatedLogError(WireFormatError):
-    """An event log is malformed or ends inside a record.
+    """An event log is damaged (a checksum fails, a record is malformed) or ends inside a record.
 
     ``offset`` is the byte offset of the first bad record; ``events`` holds every complete
-    event decoded before it, so nothing already written is lost.
+    event decoded before it, so nothing already written is lost; ``skipped`` counts the bytes
+    from ``offset`` to the end of the log, which were not read.
     """
 
-    def __init__(self, message: str, *, offset: int, events: list[Any]) -> None:
-        self.offset, self.events = offset, events
+    def __init__(self, message: str, *, offset: int, events: list[Any],
+                 skipped: int = 0) -> None:
+        self.offset, self.events, self.skipped = offset, events, skipped
         super().__init__(message)
 
 

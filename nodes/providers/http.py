@@ -17,6 +17,7 @@ errors of :mod:`~rillet.nodes.providers.errors`; what is retried, and how long t
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -28,12 +29,14 @@ import trio
 
 from rillet.nodes.providers.errors import (
     ProviderError,
+    ProviderTimeout,
     error_details,
     error_from_response,
     error_from_transport,
 )
 from rillet.nodes.providers.retry import RetryPolicy, backoff_before_retry, positive_seconds
 from rillet.nodes.providers.sse import ServerSentEvent, SSEDecoder
+from rillet.runtime.errors import WireFormatError
 
 __all__ = ["ClientOwner", "ProviderClient", "SSEStream", "Timeouts"]
 
@@ -47,17 +50,20 @@ _DRAIN_GRACE: Final = 1.0
 class Timeouts:
     """How long to wait, in seconds, for each phase of a request.
 
-    ``read`` is the *idle* timeout: the longest silence allowed between two reads, so a
-    stream that keeps sending never times out, and one that stalls fails after ``read``.
+    ``read`` is the *idle* timeout: the longest a stream may go without a complete line (bytes
+    that trickle without ending a line do not count), and the longest silence between two
+    reads. ``stream`` bounds a whole event stream, first request to last event, retries
+    included; a number given alone (``coerce(5.0)``) sets the other four, not this one.
 
     >>> Timeouts.coerce(5.0)
-    Timeouts(connect=5.0, read=5.0, write=5.0, pool=5.0)
+    Timeouts(connect=5.0, read=5.0, write=5.0, pool=5.0, stream=900.0)
     """
 
     connect: float = attrs.field(default=10.0, validator=positive_seconds)
     read: float = attrs.field(default=120.0, validator=positive_seconds)
     write: float = attrs.field(default=30.0, validator=positive_seconds)
     pool: float = attrs.field(default=30.0, validator=positive_seconds)
+    stream: float = attrs.field(default=900.0, validator=positive_seconds)
 
     @classmethod
     def coerce(cls, value: float | Timeouts) -> Timeouts:
@@ -234,6 +240,9 @@ class SSEStream:
         self._decoder = SSEDecoder()
         self._pending: deque[ServerSentEvent] = deque()
         self._finished = False
+        self._deadline = trio.current_time() + client.timeouts.stream  # the whole stream
+        self._progress = math.inf  # trio time of the last complete line (set on connecting)
+        self._trickled = 0  # bytes since then
         self.attempts = 0
         self.events_read = 0
         self.response_headers: Mapping[str, str] = {}
@@ -260,8 +269,10 @@ class SSEStream:
             if self._chunks is None:
                 await self._connect()
                 assert self._chunks is not None
+            idle = self._progress + client.timeouts.read
             try:
-                chunk = await self._chunks.__anext__()
+                with trio.move_on_at(min(idle, self._deadline)) as waited:
+                    chunk = await self._chunks.__anext__()
             except StopAsyncIteration:
                 self._decoder.close()
                 self._finished = True
@@ -274,9 +285,37 @@ class SSEStream:
                     continue
                 raise client.translate(error, attempts=self.attempts,
                                        events=self.events_read) from error
-            self._pending.extend(self._decoder.feed(chunk))
+            if waited.cancelled_caught:
+                await self._close_response()
+                raise self._too_slow(trio.current_time() >= self._deadline)
+            self._trickled += len(chunk)
+            lines = self._decoder.lines
+            try:
+                self._pending.extend(self._decoder.feed(chunk))
+            except WireFormatError as error:
+                await self._close_response()
+                raise ProviderError(provider=client.provider, provider_message=str(error),
+                                    error_type="event_too_large",
+                                    attempts=self.attempts) from None
+            if self._decoder.lines > lines:
+                self._progress, self._trickled = trio.current_time(), 0
         self.events_read += 1
         return self._pending.popleft()
+
+    def _too_slow(self, whole: bool) -> ProviderError:
+        client, timeouts = self._client, self._client.timeouts
+        if whole:
+            return ProviderTimeout(
+                provider=client.provider, error_type="stream_timeout", attempts=self.attempts,
+                provider_message=f"the stream took longer than {timeouts.stream:g} s in all "
+                                 f"(Timeouts.stream)")
+        if not self._trickled:  # plain silence: what httpx's own read timeout says
+            return client.translate(httpx.ReadTimeout("no bytes"), attempts=self.attempts,
+                                    events=self.events_read)
+        return ProviderTimeout(
+            provider=client.provider, error_type="idle_timeout", attempts=self.attempts,
+            provider_message=f"sent no complete line for {timeouts.read:g} s: {self._trickled} "
+                             f"bytes trickled in without ending one (Timeouts.read)")
 
     async def finish(self, grace: float = _DRAIN_GRACE) -> None:
         """Read what follows the provider's final event, so the connection can be reused.
@@ -311,6 +350,7 @@ class SSEStream:
             if response.is_success and not content_type.startswith("application/json"):
                 self._decoder = SSEDecoder()
                 self._chunks = cast(AsyncGenerator[bytes, None], response.aiter_bytes())
+                self._progress = trio.current_time()
                 return
             try:
                 body = await response.aread()

@@ -10,6 +10,13 @@ lines *before* decoding, so a multi-byte character cut between two reads decodes
 At the end of the stream an event without its closing blank line is discarded, as the spec
 says: a truncated event is never mistaken for a whole one.
 
+Parsing is linear in the bytes fed, however they are cut: only the new chunk is searched for
+line ends, and an unfinished line waits as a list of pieces, joined once when it ends. One event
+(its lines, with the unfinished one) may hold at most ``max_event_bytes`` (16 MiB, as the
+server side's frames); past that :meth:`SSEDecoder.feed` raises ``WireFormatError`` instead of
+buffering a stream that never ends its line. :attr:`SSEDecoder.lines` counts complete lines,
+so a reader can tell a stream that makes progress from one that trickles bytes.
+
 >>> decoder = SSEDecoder()
 >>> decoder.feed(b'event: ping\\r\\ndata: {"a"')
 []
@@ -23,9 +30,13 @@ from typing import Final
 
 import attrs
 
-__all__ = ["SSEDecoder", "ServerSentEvent"]
+from rillet.runtime.errors import WireFormatError
+
+__all__ = ["MAX_EVENT_BYTES", "SSEDecoder", "ServerSentEvent"]
 
 _BOM: Final = b"\xef\xbb\xbf"
+#: The most bytes one event may take (its lines, including an unfinished one).
+MAX_EVENT_BYTES: Final = 16 * 1024 * 1024
 
 
 @attrs.frozen(kw_only=True)
@@ -60,59 +71,87 @@ class SSEDecoder:
         decoder.close()   # an unterminated last event is dropped
     """
 
-    __slots__ = ("_buffer", "_skip_lf", "_started", "_event", "_data", "_last_id", "_retry",
-                 "_has_data")
+    __slots__ = ("_partial", "_partial_size", "_skip_lf", "_started", "_event", "_data",
+                 "_last_id", "_retry", "_has_data", "_event_size", "max_event_bytes", "lines")
 
-    def __init__(self) -> None:
-        self._buffer = b""       # the start of a line whose end has not arrived yet
+    def __init__(self, *, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self._partial: list[bytes] = []  # the start of a line whose end has not arrived yet
+        self._partial_size = 0
         self._skip_lf = False    # the last chunk ended with CR: a leading LF belongs to it
         self._started = False    # the BOM check is done
         self._event = ""
         self._data: list[str] = []
         self._has_data = False
+        self._event_size = 0     # bytes of the complete lines of the event being read
         self._last_id: str | None = None
         self._retry: int | None = None
+        self.max_event_bytes = max_event_bytes
+        #: Complete lines so far (blank ones and comments too): progress, not bytes.
+        self.lines = 0
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
-        """Parse one more chunk; return the events it completed (often none, or several)."""
+        """Parse one more chunk; return the events it completed (often none, or several).
+
+        Raises:
+            WireFormatError: one event grew past ``max_event_bytes``.
+        """
         if not chunk:
             return []
         if self._skip_lf:
             self._skip_lf = False
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
-        data = self._buffer + chunk
         if not self._started:
-            if len(data) < len(_BOM) and _BOM.startswith(data):
-                self._buffer = data  # could still be a BOM: wait for more
+            head = b"".join(self._partial) + chunk
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._partial, self._partial_size = [head], len(head)  # maybe a BOM: wait
                 return []
             self._started = True
-            if data.startswith(_BOM):
-                data = data[len(_BOM):]
+            self._partial, self._partial_size = [], 0
+            chunk = head[len(_BOM):] if head.startswith(_BOM) else head
         events: list[ServerSentEvent] = []
-        start, size = 0, len(data)
-        while start < size:
-            cr, lf = data.find(b"\r", start), data.find(b"\n", start)
-            if cr < 0 and lf < 0:
-                break
+        start, size = 0, len(chunk)
+        cr, lf = chunk.find(b"\r"), chunk.find(b"\n")  # searched again only once passed
+        while start < size and (cr >= 0 or lf >= 0):
             if cr < 0 or (0 <= lf < cr):
                 end, next_start = lf, lf + 1
             else:
                 end, next_start = cr, cr + 1
                 if cr + 1 == size:
                     self._skip_lf = True      # CR at the very end: a LF may follow next time
-                elif data[cr + 1 : cr + 2] == b"\n":
+                elif chunk[cr + 1 : cr + 2] == b"\n":
                     next_start = cr + 2
-            event = self._line(data[start:end].decode("utf-8", errors="replace"))
+            line = chunk[start:end]
+            if self._partial:
+                line = b"".join([*self._partial, line])
+                self._partial, self._partial_size = [], 0
+            self._event_size += len(line)
+            self._check_size()
+            self.lines += 1
+            event = self._line(line.decode("utf-8", errors="replace"))
             if event is not None:
                 events.append(event)
             start = next_start
-        self._buffer = data[start:]
+            if 0 <= cr < start:
+                cr = chunk.find(b"\r", start)
+            if 0 <= lf < start:
+                lf = chunk.find(b"\n", start)
+        if start < size:
+            self._partial.append(chunk[start:])
+            self._partial_size += size - start
+            self._check_size()
         return events
+
+    def _check_size(self) -> None:
+        held = self._event_size + self._partial_size
+        if held > self.max_event_bytes:
+            raise WireFormatError(f"an event of the stream is larger than {self.max_event_bytes} "
+                                  f"bytes ({held} so far without its end); the stream is not "
+                                  f"well-formed")
 
     def close(self) -> None:
         """End of stream: forget any unterminated line or event (the spec discards them)."""
-        self._buffer = b""
+        self._partial, self._partial_size = [], 0
         self._skip_lf = False
         self._reset_event()
 
@@ -151,4 +190,5 @@ class SSEDecoder:
         self._event = ""
         self._data = []
         self._has_data = False
+        self._event_size = 0
         self._retry = None

@@ -176,7 +176,14 @@ class StreamingChatModel(ClientOwner, BaseChatModel):
         parser = self.stream_parser()
         async with self.client.open_sse(self.stream_path, self.request_body(messages)) as events:
             async for event in events:
-                chunk = parser.feed(event)
+                try:
+                    chunk = parser.feed(event)
+                except (AttributeError, KeyError, TypeError, ValueError) as error:
+                    # Valid JSON of the wrong shape ({"delta": 3}): the provider's fault, said so.
+                    raise ProviderError(
+                        provider=self.provider, error_type="malformed_event",
+                        provider_message=f"could not read a {event.event!r} event ({error}): "
+                                         f"{event.data[:200]!r}") from error
                 if chunk is not None:
                     yield chunk
                 if parser.done:

@@ -33,6 +33,7 @@ from typing import Any
 
 import trio
 
+from rillet.runtime.cli.serve_options import add_server_options, server_limits, server_token
 from rillet.runtime.cli.views import (
     TargetError,
     UsageError,
@@ -166,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
         named = served_names(load_runnables(args.target, args.name))
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
-    token = args.token or os.environ.get("RILLET_TOKEN") or None
+    token = server_token(args)
     try:
         trio.run(_serve_async, named, token, args)
     except (OSError, BaseExceptionGroup) as error:
@@ -199,6 +200,7 @@ async def _open_backend(named: dict[str, Any], args: argparse.Namespace) -> Asyn
 async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.Namespace) -> None:
     from rillet.runtime.serve.server import serve
 
+    limits = server_limits(args)
     async with _open_backend(named, args) as worker:
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
@@ -206,7 +208,7 @@ async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.
 
             async def run_server(task_status: trio.TaskStatus[str]) -> None:
                 await serve(named, host=args.host, port=args.port, token=token, worker=worker,
-                            max_body_bytes=args.max_body_bytes, shutdown_trigger=stop.wait,
+                            limits=limits, shutdown_trigger=stop.wait,
                             log_level="WARNING", task_status=task_status)
                 nursery.cancel_scope.cancel()
 
@@ -382,8 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--name", help="serve a single runnable under this name (default: attr)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
-    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (or $RILLET_TOKEN)")
-    serve.add_argument("--max-body-bytes", type=int, default=1024 * 1024)
+    add_server_options(serve)
     serve.add_argument("--max-concurrent-runs", type=int, default=64)
     serve.add_argument("--max-queued", type=int, default=256,
                        help="submissions that may wait for a slot before 503 busy")
@@ -398,8 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     events = add_command("events", help="tail a server's event channel")
     events.add_argument("url", help="the server's base URL, e.g. http://127.0.0.1:8000")
     events.add_argument("--token", help="bearer token (or $RILLET_TOKEN)")
-    events.add_argument("--policy", default="drop_oldest",
-                        choices=["drop_oldest", "drop_newest", "block"])
+    events.add_argument("--policy", default="drop_oldest", choices=["drop_oldest", "drop_newest"])
     add_filter_flags(events)
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument("--count", type=int, default=0, help="stop after N events")

@@ -66,6 +66,7 @@ def worker_main(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, graphs: dict[str, Any]) -> None:
+    from rillet.runtime.scaleout.redis_feed import RedisEventFeed
     from rillet.runtime.scaleout.service import ScaleoutWorker, WorkerSettings, open_redis_backends
 
     settings = WorkerSettings(concurrency=args.concurrency, max_deliveries=args.max_deliveries,
@@ -73,7 +74,8 @@ async def _serve(args: argparse.Namespace, graphs: dict[str, Any]) -> None:
     async with open_redis_backends(args.redis, prefix=args.prefix, lease_timeout=args.lease_timeout,
                                    event_cap=args.event_cap, event_ttl=args.event_ttl
                                    ) as (queue, events):
-        worker = ScaleoutWorker(graphs, queue, events, settings=settings)
+        worker = ScaleoutWorker(graphs, queue, events, settings=settings,
+                                feed=RedisEventFeed(events.redis, keys=events.keys))
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(_run_then_cancel, worker, nursery.cancel_scope)

@@ -130,15 +130,24 @@ def read_event_log(path_or_bytes: str | os.PathLike[str] | bytes) -> list[Event]
     """Every event of a log file.
 
     Raises:
-        TruncatedLogError: the file is malformed or truncated; the message names the byte
-            offset and ``.events`` holds every complete event before it (decoded).
+        TruncatedLogError: the file is damaged or truncated; the message names the byte
+            offset and how many bytes were skipped, ``.events`` holds every complete event
+            before it (decoded).
+        WireFormatError: the file is not an event log, or a record is not an event.
     """
     try:
         records = read_log(path_or_bytes).records
     except TruncatedLogError as error:
-        events = [decode_event(tree) for tree in error.events]
-        raise TruncatedLogError(str(error), offset=error.offset, events=events) from error
-    return [decode_event(tree) for tree in records]
+        raise TruncatedLogError(str(error), offset=error.offset, skipped=error.skipped,
+                                events=_decode_all(error.events)) from error
+    return _decode_all(records)
+
+
+def _decode_all(trees: list[Any]) -> list[Event]:
+    try:
+        return [decode_event(tree) for tree in trees]
+    except RecursionError:
+        raise WireFormatError("an event in the log nests too deeply to decode") from None
 
 
 def replay_event_log(

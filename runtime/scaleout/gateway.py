@@ -1,18 +1,23 @@
 """A queue gateway for the HTTP server: ``rillet serve --redis`` runs nothing itself.
 
-:class:`QueueGateway` stands in for the in-process :class:`~rillet.runtime.engine.worker.Worker` behind the
-HTTP endpoints: every request becomes a run submitted to the shared queue (Redis Streams, or the
-in-memory queue in tests), executed by ``rillet worker`` processes on any machine, and followed
-through the run's event stream. So web frontends and workers scale separately.
+:class:`QueueGateway` stands in for the in-process :class:`~rillet.runtime.engine.worker.Worker`
+behind the HTTP endpoints: every request becomes a run submitted to the shared queue (Redis
+Streams, or the in-memory queue in tests), executed by ``rillet worker`` processes on any
+machine, and followed through the run's event stream. So web frontends and workers scale
+separately. As in-process:
 
-What differs from serving in-process, by design:
+- a client that disconnects cancels its run, on whichever worker holds it (or before any
+  worker claims it): the gateway asks the queue (:meth:`ScaleoutClient.cancel`), workers see
+  the request within their ``poll_interval``. A gateway shutting down only stops following:
+  the runs go on;
+- ``GET /events`` streams every run's events, from every worker, through the queue's
+  worker-wide feed (:mod:`rillet.runtime.scaleout.feed`), with the drop policies only.
 
-- a client disconnect stops *following* the run, not the run (a queued run has no owner here);
-- ``/stream`` and ``/stream_events`` follow the run's current attempt; if its worker dies and
-  the run is redelivered, the stream sees the root run start again (``event.attempt`` goes up)
-  — the delivery guarantee of the scale-out section applies;
-- the worker-wide ``GET /events`` channel is not available (there is no process that sees every
-  run): it answers 503 with that reason.
+What differs, by design: ``/stream`` and ``/stream_events`` follow the run's current attempt;
+if its worker dies and the run is redelivered, the stream gets an ``attempt`` frame and then
+the output again from the start (the delivery guarantee of the scale-out section). While the
+queue is unreachable, requests get 503 with ``Retry-After`` and ``/healthz`` says
+``unavailable``.
 
 Example::
 
@@ -23,16 +28,21 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final, Unpack
 
 import attrs
 import trio
 
-from rillet.runtime.errors import WorkerBusy
+from rillet.runtime.errors import RemoteError, StoreUnavailable, WorkerBusy
+from rillet.runtime.events.filters import EventFilter, FilterOptions
 from rillet.runtime.events.types import ChunkEmitted, Event
+from rillet.runtime.scaleout.feed import FeedSubscription
 from rillet.runtime.scaleout.service import ScaleoutClient
 
 __all__ = ["GatewayStatistics", "QueueGateway", "QueuedRun"]
+
+#: Seconds ``/healthz`` waits for the queue to answer before calling it unavailable.
+_PROBE_TIMEOUT: Final = 2.0
 
 
 @attrs.frozen
@@ -41,12 +51,16 @@ class GatewayStatistics:
 
     following: int
     submitted: int
+    cancelled: int
     accepting: bool
     max_concurrent_runs: int
 
 
 class QueuedRun:
-    """A run submitted to the queue, followed through its event stream (a ``WorkerRun`` twin)."""
+    """A run submitted to the queue, followed through its event stream (a ``WorkerRun`` twin).
+
+    ``attempt`` is the attempt whose events were read last (0 before the first).
+    """
 
     def __init__(self, gateway: QueueGateway, run_id: str) -> None:
         self.run_id = run_id
@@ -54,20 +68,37 @@ class QueuedRun:
         self._events = gateway.client.events(run_id)
         gateway._following += 1
         self._open = True
+        self._ended = False
+
+    @property
+    def attempt(self) -> int:
+        return self._events.attempt
 
     async def result(self) -> Any:
         """The run's output once a worker finished it (``RemoteError`` if it failed)."""
         try:
-            return await self._gateway.client.result(self.run_id)
+            output = await self._gateway.client.result(self.run_id)
+        except RemoteError:
+            self._ended = True
+            raise
+        except trio.Cancelled:
+            await self._abandon()
+            raise
         finally:
             self._release()
+        self._ended = True
+        return output
 
     async def _receive_events(self, limit: int) -> list[Event]:
         """The next event (a batch of one), ``[]`` after the last; raises the run's error."""
         try:
             return [await self._events.__anext__()]
         except StopAsyncIteration:
+            self._ended = True
             return []
+        except RemoteError:
+            self._ended = True
+            raise
 
     async def _receive_chunks(self, limit: int) -> list[Any]:
         """The root run's next output chunks, ``[]`` at the end; raises the run's error."""
@@ -81,9 +112,24 @@ class QueuedRun:
                 return chunks
 
     async def aclose(self) -> None:
-        """Stop following (the run itself goes on on its worker)."""
+        """Stop following; a run left before its end is cancelled (its client has gone)."""
+        if not self._ended:
+            await self._abandon()
         self._release()
         await trio.lowlevel.checkpoint()
+
+    async def _abandon(self) -> None:
+        """Cancel the run on its worker, unless the gateway itself is shutting down."""
+        if self._ended or not self._gateway.accepting:
+            return
+        self._ended = True
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + _PROBE_TIMEOUT):
+            try:
+                await self._gateway.client.cancel(
+                    self.run_id, "its HTTP client disconnected before it finished")
+                self._gateway._cancelled += 1
+            except StoreUnavailable:
+                pass  # it runs to its end unwatched
 
     def _release(self) -> None:
         if self._open:
@@ -95,7 +141,7 @@ class QueueGateway:
     """The server's worker surface over a :class:`~rillet.runtime.scaleout.service.ScaleoutClient`.
 
     Args:
-        client: submits runs and follows their events.
+        client: submits runs, follows and cancels them; its ``feed`` serves ``GET /events``.
         runnables: the served ``name -> runnable`` map; the workers must serve the same graphs
             under the same names (``rillet worker module:attr``).
         max_concurrent_runs: how many runs one request batch submits at once.
@@ -108,31 +154,58 @@ class QueueGateway:
         self.shutdown_timeout = shutdown_timeout
         self._names = {id(runnable): name for name, runnable in runnables.items()}
         self.max_concurrent_runs = max_concurrent_runs
-        self._following = 0
-        self._submitted = 0
+        self._following = self._submitted = self._cancelled = 0
         self._accepting = True
+
+    @property
+    def accepting(self) -> bool:
+        return self._accepting
 
     async def submit(self, runnable: Any, input: Any, config: Mapping[str, Any] | None = None,
                      *, events: bool = False) -> QueuedRun:
-        """Queue a run of ``runnable`` (by its served name) and start following it."""
+        """Queue a run of ``runnable`` (by its served name) and start following it.
+
+        Raises:
+            WorkerBusy: the gateway is shutting down.
+            StoreUnavailable: the queue cannot be reached (the server answers 503).
+        """
         if not self._accepting:
             raise WorkerBusy("the server is shutting down and accepts no new runs")
         name = self._names.get(id(runnable))
         if name is None:
-            raise LookupError(f"{runnable!r} is not one of the served graphs {sorted(self._names.values())}")
+            raise LookupError(f"{runnable!r} is not one of the served graphs "
+                              f"{sorted(self._names.values())}")
         run_id = await self.client.submit(name, input, dict(config or {}))
         self._submitted += 1
         return QueuedRun(self, run_id)
 
-    def subscribe(self, **_: Any) -> Any:
-        raise WorkerBusy(
-            "GET /events is not available with --redis: no single process sees every run; "
-            "follow one run with /stream_events or its run id"
-        )
+    def subscribe(self, *, policy: str = "drop_oldest", bound: int = 256,
+                  **filters: Unpack[FilterOptions]) -> FeedSubscription:
+        """Every run's events from every worker, through the client's feed.
+
+        Raises:
+            WorkerBusy: the client has no feed (``ScaleoutClient(..., feed=None)``).
+        """
+        if self.client.feed is None:
+            raise WorkerBusy("GET /events needs the queue's event feed, and this gateway's "
+                             "client has none; follow one run with /stream_events instead")
+        accept = EventFilter.from_options(filters).as_predicate()
+        return FeedSubscription(self.client.feed, policy=policy, bound=bound, accept=accept)
+
+    async def check_store(self) -> str | None:
+        """None while the queue answers; else why not (what ``/healthz`` reports)."""
+        try:
+            with trio.fail_after(_PROBE_TIMEOUT):
+                await self.client.queue.statistics()
+        except StoreUnavailable as error:
+            return str(error)
+        except trio.TooSlowError:
+            return f"the run queue did not answer within {_PROBE_TIMEOUT:g} s"
+        return None
 
     def statistics(self) -> GatewayStatistics:
         return GatewayStatistics(following=self._following, submitted=self._submitted,
-                                 accepting=self._accepting,
+                                 cancelled=self._cancelled, accepting=self._accepting,
                                  max_concurrent_runs=self.max_concurrent_runs)
 
     async def shutdown(self, timeout: float | None = None) -> None:

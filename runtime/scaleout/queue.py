@@ -5,9 +5,12 @@ A :class:`RunQueue` hands each submitted :class:`RunSubmission` to one worker at
 the run's final event is stored; a lease that is not renewed for ``lease_timeout`` seconds (its
 worker died) is handed to the next worker that claims, with ``attempt`` one higher. An entry that
 cannot be decoded never reaches a worker: ``claim`` moves it to the dead letters with the reason.
+A client may ask for a run to be cancelled (:meth:`RunQueue.cancel`): whichever worker holds it,
+or claims it later, sees the request (:meth:`RunQueue.cancel_requests`) and stops it.
 
 Two implementations share these semantics: :class:`InMemoryRunQueue` (one process, no Redis; the
-default) and :class:`rillet.runtime.scaleout.redis_queue.RedisRunQueue` (Redis Streams, many machines).
+default) and :class:`rillet.runtime.scaleout.redis_queue.RedisRunQueue` (Redis Streams, many
+machines).
 
 >>> request = RunSubmission.new("joke", {"topic": "parrot"})
 >>> RunSubmission.from_wire(request.to_wire()) == request
@@ -20,7 +23,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -167,6 +170,12 @@ class RunQueue(Protocol):
     async def retire(self, consumer: str) -> None:
         """A worker leaves: forget ``consumer`` if it holds no lease."""
 
+    async def cancel(self, run_id: str, reason: str) -> None:
+        """Ask for ``run_id`` to be cancelled, queued or running (kept for a day)."""
+
+    async def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
+        """Which of ``run_ids`` were asked to be cancelled: ``{run_id: reason}``."""
+
     async def statistics(self) -> QueueStatistics: ...
 
 
@@ -197,6 +206,7 @@ class InMemoryRunQueue:
         self._waiting: deque[str] = deque()
         self._pending: dict[str, _Pending] = {}
         self._dead: deque[DeadLetter] = deque(maxlen=dead_capacity)
+        self._cancels: dict[str, str] = {}  # oldest first; bounded by capacity
         self._count = 0
         self._changed = trio.Event()
 
@@ -296,6 +306,16 @@ class InMemoryRunQueue:
 
     async def retire(self, consumer: str) -> None:
         await trio.lowlevel.checkpoint()  # consumers are not tracked apart from their leases
+
+    async def cancel(self, run_id: str, reason: str) -> None:
+        await trio.lowlevel.checkpoint()
+        self._cancels[run_id] = reason
+        if len(self._cancels) > self.capacity:
+            del self._cancels[next(iter(self._cancels))]
+
+    async def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
+        await trio.lowlevel.checkpoint()
+        return {run_id: self._cancels[run_id] for run_id in run_ids if run_id in self._cancels}
 
     async def statistics(self) -> QueueStatistics:
         await trio.lowlevel.checkpoint()

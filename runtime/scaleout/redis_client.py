@@ -65,10 +65,27 @@ class RedisKeys:
     def events(self, run_id: str) -> str:
         return f"{self.prefix}:events:{run_id}"
 
+    def cancel(self, run_id: str) -> str:
+        return f"{self.prefix}:cancel:{run_id}"
+
+    @property
+    def feed(self) -> str:
+        """The worker-wide event stream that ``GET /events`` reads behind a gateway."""
+        return f"{self.prefix}:feed"
+
+    @property
+    def feed_seq(self) -> str:
+        return f"{self.prefix}:feed:seq"
+
+    @property
+    def feed_listeners(self) -> str:
+        return f"{self.prefix}:feed:listeners"
+
 
 @contextmanager
 def unavailable_on_outage(what: str) -> Iterator[None]:
-    """Raise :class:`~rillet.runtime.scaleout.queue.StoreUnavailable` for Redis outage errors inside."""
+    """Raise :class:`~rillet.runtime.scaleout.queue.StoreUnavailable` for Redis outage errors
+    inside."""
     try:
         yield
     except TRANSIENT_ERRORS as error:

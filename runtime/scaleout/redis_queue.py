@@ -1,18 +1,26 @@
 """The run queue on Redis Streams: a consumer group of workers on any number of machines.
 
 Layout (``RedisKeys``, prefix ``rillet``): stream ``rillet:runs`` with group ``workers``; each
-entry has one field ``run`` = msgpack of the :class:`~rillet.runtime.scaleout.queue.RunSubmission`. Dead letters go
-to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries``, ``payload``,
-``at``).
+entry has one field ``run`` = msgpack of the
+:class:`~rillet.runtime.scaleout.queue.RunSubmission`. Dead letters go to ``rillet:runs:dead``
+(fields ``reason``, ``entry``, ``run_id``, ``deliveries``, ``payload``, ``at``).
 
-- **claim**: ``XAUTOCLAIM`` of entries idle for ``lease_timeout`` (a dead worker's), at most every
-  ``lease_timeout / 4``; then ``XREADGROUP … >`` for new ones. ``attempt`` is the entry's
-  delivery count from the pending list.
+- **claim**: ``XAUTOCLAIM`` of entries idle for ``lease_timeout`` (a dead worker's) from the
+  start of the pending list, following its cursor until ``count`` are found or the list is
+  scanned; then ``XREADGROUP … >`` for new ones. The scan runs every ``lease_timeout / 4``, and
+  at the very next claim again when it found a full ``count``: a dead worker's runs go before
+  the backlog of new ones, so they are redelivered within about one lease even under load.
+  ``attempt`` is the entry's delivery count from the pending list.
 - **renew**: a script checks the caller still owns the entry, then ``XCLAIM … JUSTID`` resets
   its idle time without counting a delivery. A plain ``XCLAIM`` would steal it back.
 - **acknowledge**: ``XACK`` and ``XDEL``, so the stream only holds unfinished runs.
 - **submit** is idempotent per ``run_id`` (a ``SET NX`` guard kept ``dedup_ttl`` seconds), so a
   client that retries after a lost reply never queues the run twice.
+- **cancel** sets ``rillet:cancel:<run_id>`` (the reason, kept ``dedup_ttl`` seconds); workers
+  read the keys of the runs they hold with one ``MGET`` per poll.
+- **the stream disappears** (``FLUSHALL``, ``DEL rillet:runs``, a restart without persistence):
+  the next claim recreates the group and goes on; a run that was running keeps its worker
+  (nobody else can hold an entry that no longer exists) and completes.
 
 >>> # async with open_redis(url) as redis:
 >>> #     queue = RedisRunQueue(redis, lease_timeout=30.0)
@@ -22,6 +30,7 @@ to ``rillet:runs:dead`` (fields ``reason``, ``entry``, ``run_id``, ``deliveries`
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import coredis.exceptions
@@ -43,12 +52,19 @@ end
 return false
 """
 # ARGV: group, consumer, entry id, idle ms to set (0: renew now; lease: release for redelivery)
+# An entry that is pending nowhere (its stream was deleted and the group made again) is nobody
+# else's either: the owner keeps it.
 _RENEW = """
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
-if #p == 0 or p[1][2] ~= ARGV[2] then return 0 end
+if #p == 0 then return 1 end
+if p[1][2] ~= ARGV[2] then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[4], 'JUSTID')
 return 1
 """
+#: Pages of XAUTOCLAIM (each scans up to 10 x count pending entries) one reclaim follows.
+_MAX_RECLAIM_PAGES = 32
+#: What coredis raises when the stream or its group vanished under a command.
+_GROUP_LOST = (coredis.exceptions.StreamConsumerGroupError, coredis.exceptions.UnblockedError)
 # Forget a consumer only when it holds nothing: DELCONSUMER drops its pending entries for good.
 _RETIRE = """
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
@@ -62,7 +78,8 @@ def _str(value: bytes | str) -> str:
 
 
 class RedisRunQueue:
-    """A :class:`~rillet.runtime.scaleout.queue.RunQueue` on Redis Streams; see the module docstring.
+    """A :class:`~rillet.runtime.scaleout.queue.RunQueue` on Redis Streams; see the module
+    docstring.
 
     Args:
         redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`).
@@ -83,7 +100,6 @@ class RedisRunQueue:
         self._lease_ms = max(1, int(lease_timeout * 1000))
         self._reclaim_every = max(0.05, lease_timeout / 4)
         self._next_reclaim = 0.0
-        self._scan_from = "0-0"
         self._submit = redis.register_script(_SUBMIT)
         self._renew = redis.register_script(_RENEW)
         self._retire = redis.register_script(_RETIRE)
@@ -118,8 +134,11 @@ class RedisRunQueue:
         try:
             with unavailable_on_outage("the Redis run queue"):
                 if trio.current_time() >= self._next_reclaim:
-                    self._next_reclaim = trio.current_time() + self._reclaim_every
                     found += await self._reclaim(consumer, count)
+                    # A full page: more expired entries may wait; look again at the next claim.
+                    full = len(found) >= count
+                    self._next_reclaim = trio.current_time() + (0 if full else
+                                                                self._reclaim_every)
                 if len(found) < count:
                     block = None if found else max(1, min(int(timeout * 1000), MAX_BLOCK_MS))
                     reply = await self.redis.xreadgroup(
@@ -127,25 +146,32 @@ class RedisRunQueue:
                         count=count - len(found), block=block)
                     for entry in (reply or {}).get(self.keys.runs.encode(), ()):
                         found.append((_str(entry.identifier), dict(entry.field_values), 1))
-        except coredis.exceptions.StreamConsumerGroupError:
-            self._group_ready = False  # Redis lost the group (restarted without persistence)
+        except _GROUP_LOST:
+            # The stream or its group is gone (FLUSHALL, DEL, a restart without persistence):
+            # make them again at the next claim.
+            self._group_ready = False
             return []
         return [lease for lease in [await self._lease(consumer, *f) for f in found] if lease]
 
     async def _reclaim(self, consumer: str, count: int) -> list[tuple[str, dict[Any, Any], int]]:
-        reply: Any = await self.redis.xautoclaim(self.keys.runs, self.keys.group, consumer,
-                                                 self._lease_ms, self._scan_from, count=count)
-        next_id, entries = reply[0], reply[1]
-        self._scan_from = _str(next_id)
-        if len(reply) > 2 and reply[2]:  # entries deleted from the stream while pending
-            await self.redis.xack(self.keys.runs, self.keys.group, list(reply[2]))
-        out = []
-        for entry in entries:
-            entry_id = _str(entry.identifier)
-            pending: Any = await self.redis.xpending(self.keys.runs, self.keys.group, entry_id,
-                                                     entry_id, 1)
-            deliveries = pending[0].delivered if pending else 1
-            out.append((entry_id, dict(entry.field_values), deliveries))
+        """Claim up to ``count`` expired entries, scanning the pending list from its start."""
+        out: list[tuple[str, dict[Any, Any], int]] = []
+        cursor = "0-0"
+        for _ in range(_MAX_RECLAIM_PAGES):
+            reply: Any = await self.redis.xautoclaim(self.keys.runs, self.keys.group, consumer,
+                                                     self._lease_ms, cursor,
+                                                     count=count - len(out))
+            cursor, entries = _str(reply[0]), reply[1]
+            if len(reply) > 2 and reply[2]:  # entries deleted from the stream while pending
+                await self.redis.xack(self.keys.runs, self.keys.group, list(reply[2]))
+            for entry in entries:
+                entry_id = _str(entry.identifier)
+                pending: Any = await self.redis.xpending(self.keys.runs, self.keys.group,
+                                                         entry_id, entry_id, 1)
+                deliveries = pending[0].delivered if pending else 1
+                out.append((entry_id, dict(entry.field_values), deliveries))
+            if len(out) >= count or cursor == "0-0":
+                break
         return out
 
     async def _lease(self, consumer: str, entry_id: str, fields: dict[Any, Any],
@@ -162,15 +188,22 @@ class RedisRunQueue:
         return Lease(request=request, entry_id=entry_id, attempt=deliveries, consumer=consumer)
 
     async def renew(self, lease: Lease) -> bool:
-        with unavailable_on_outage("the Redis run queue"):
-            owned: Any = await self._renew(keys=[self.keys.runs],
-                                      args=[self.keys.group, lease.consumer, lease.entry_id, 0])
+        try:
+            with unavailable_on_outage("the Redis run queue"):
+                owned: Any = await self._renew(keys=[self.keys.runs], args=[
+                    self.keys.group, lease.consumer, lease.entry_id, 0])
+        except _GROUP_LOST:
+            self._group_ready = False
+            return True  # no group, so nobody else can hold the entry: keep running it
         return bool(owned)
 
     async def release(self, lease: Lease) -> None:
-        with unavailable_on_outage("the Redis run queue"):
-            await self._renew(keys=[self.keys.runs], args=[
-                self.keys.group, lease.consumer, lease.entry_id, self._lease_ms * 10])
+        try:
+            with unavailable_on_outage("the Redis run queue"):
+                await self._renew(keys=[self.keys.runs], args=[
+                    self.keys.group, lease.consumer, lease.entry_id, self._lease_ms * 10])
+        except _GROUP_LOST:
+            self._group_ready = False  # nothing left to release
         self._next_reclaim = 0.0
 
     async def acknowledge(self, lease: Lease) -> None:
@@ -210,13 +243,34 @@ class RedisRunQueue:
 
     async def retire(self, consumer: str) -> None:
         """Forget ``consumer`` in the group if it holds no lease (a worker shutting down)."""
+        try:
+            with unavailable_on_outage("the Redis run queue"):
+                await self._retire(keys=[self.keys.runs], args=[self.keys.group, consumer])
+        except _GROUP_LOST:
+            self._group_ready = False  # no group: nothing to leave
+
+    async def cancel(self, run_id: str, reason: str) -> None:
         with unavailable_on_outage("the Redis run queue"):
-            await self._retire(keys=[self.keys.runs], args=[self.keys.group, consumer])
+            await self.redis.set(self.keys.cancel(run_id), reason, ex=self.dedup_ttl)
+
+    async def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
+        if not run_ids:
+            await trio.lowlevel.checkpoint()
+            return {}
+        with unavailable_on_outage("the Redis run queue"):
+            reasons = await self.redis.mget([self.keys.cancel(run_id) for run_id in run_ids])
+        return {run_id: _str(reason) for run_id, reason in zip(run_ids, reasons, strict=True)
+                if reason is not None}
 
     async def statistics(self) -> QueueStatistics:
-        await self._ensure_group()
-        with unavailable_on_outage("the Redis run queue"):
-            length = await self.redis.xlen(self.keys.runs)
-            summary: Any = await self.redis.xpending(self.keys.runs, self.keys.group)
-            dead = await self.redis.xlen(self.keys.dead)
-        return QueueStatistics(length - summary.pending, summary.pending, dead)
+        for _ in range(2):  # once more after remaking a group that vanished
+            await self._ensure_group()
+            try:
+                with unavailable_on_outage("the Redis run queue"):
+                    length = await self.redis.xlen(self.keys.runs)
+                    summary: Any = await self.redis.xpending(self.keys.runs, self.keys.group)
+                    dead = await self.redis.xlen(self.keys.dead)
+                return QueueStatistics(length - summary.pending, summary.pending, dead)
+            except _GROUP_LOST:
+                self._group_ready = False
+        return QueueStatistics(0, 0, 0)

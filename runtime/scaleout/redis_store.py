@@ -15,9 +15,10 @@ retried batch is never duplicated. Streams are capped with ``XADD MAXLEN ~ cap``
 ``ttl`` seconds after the end record (``EXPIRE``). Readers use ``XRANGE`` from their cursor and
 ``XREAD BLOCK`` (bounded by ``COUNT``) to wait for more.
 
-Values of types nobody registered with :func:`rillet.runtime.wire.codec.register_wire_type` cannot travel;
-inside *events* they are replaced by their ``repr()`` (logged once per type), because an event is
-for watching. A run's *result* is never degraded: see :mod:`rillet.runtime.scaleout.service`.
+Values of types nobody registered with :func:`rillet.runtime.wire.codec.register_wire_type`
+cannot travel; inside *events* they are replaced by their ``repr()`` (logged once per type),
+because an event is for watching. A run's *result* is never degraded: see
+:mod:`rillet.runtime.scaleout.service`.
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def _entry(run_id: str, identifier: bytes | str, fields: Mapping[Any, Any]) -> L
 
 
 class RedisEventLog:
-    """An :class:`~rillet.runtime.scaleout.store.EventLog` on Redis Streams; see the module docstring.
+    """An :class:`~rillet.runtime.scaleout.store.EventLog` on Redis Streams; see the module
+    docstring.
 
     Args:
         redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`).

@@ -1,18 +1,22 @@
-"""Scale-out: workers that take runs from a :class:`RunQueue` and store every event in an
-:class:`EventLog`, and the client that submits runs and follows them from any machine.
+"""Scale-out workers: take runs from a :class:`RunQueue`, store every event in an
+:class:`EventLog`. The client that submits, follows and cancels runs is in :mod:`.client`
+(re-exported here).
 
 With Redis (:func:`open_redis_backends`) workers on many machines share one queue; with the
 in-memory backends everything stays in one process. The worker, for each lease:
 
 1. dead-letters it if it was delivered more than ``max_deliveries`` times, or names an unknown
-   graph;
+   graph; ends it ``cancelled`` without running it if a client asked for that;
 2. writes the attempt marker (``EventLog.begin``); a run that already ended is acknowledged;
 3. runs the graph with ``attempt`` on its events while a task renews the lease every
-   ``lease_timeout / 3`` s, and appends the events in batches as they come;
-4. writes the end record (output, or the error) and only then acknowledges the lease.
+   ``lease_timeout / 3`` s, and appends the events in batches as they come (and to the
+   worker-wide :class:`~rillet.runtime.scaleout.feed.EventFeed` while somebody listens);
+4. writes the end record (output, the error, or ``cancelled``) and only then acknowledges.
 
-An outage of the store makes every step retry with exponential backoff; a refused write (a later
-attempt took over) or a lost lease stops the run without acknowledging it.
+Every ``poll_interval`` seconds one task per worker looks for cancel requests of the runs it
+holds (one read for all of them) and whether the feed has listeners. An outage of the store
+makes every step retry with exponential backoff; a refused write (a later attempt took over)
+or a lost lease stops the run without acknowledging it.
 
 Delivery guarantee: executed at least once, completed exactly once (one end record, then the
 acknowledgement); a redelivered run restarts as attempt n+1, after attempt n's events, never
@@ -30,34 +34,29 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
 from rillet.runtime.events.bus import EventBus, Subscription
-from rillet.runtime.events.filters import EventFilter, FilterOptions
-from rillet.runtime.events.render import render_event
 from rillet.runtime.events.types import Event
 from rillet.runtime.logs import get_logger
-from rillet.runtime.scaleout.queue import Lease, RunQueue, RunSubmission, StoreUnavailable
-from rillet.runtime.scaleout.store import (
-    END,
-    EventLog,
-    RunEventStream,
-    RunOutcome,
-    RunSuperseded,
-    raise_for_outcome,
+from rillet.runtime.scaleout.client import (
+    RunStatus,
+    ScaleoutClient,
+    open_redis_backends,
+    open_scaleout_client,
 )
+from rillet.runtime.scaleout.feed import EventFeed
+from rillet.runtime.scaleout.queue import Lease, RunQueue, StoreUnavailable
+from rillet.runtime.scaleout.store import EventLog, RunOutcome, RunSuperseded
 from rillet.runtime.wire.codec import ErrorInfo, encode_value, error_info
 
 if TYPE_CHECKING:
     from rillet.runtime.engine.supervisor import RunHandle
-    from rillet.runtime.scaleout.redis_queue import RedisRunQueue
-    from rillet.runtime.scaleout.redis_store import RedisEventLog
 
 __all__ = ["RunStatus", "ScaleoutClient", "ScaleoutStatistics", "ScaleoutWorker", "WorkerSettings",
            "open_redis_backends", "open_scaleout_client"]
@@ -66,7 +65,8 @@ R = TypeVar("R")
 
 
 class Launchable(Protocol):
-    """What the worker needs of a graph: a ``rillet.graphs.Runnable`` (runtime does not import graphs)."""
+    """What the worker needs of a graph: a ``rillet.graphs.Runnable`` (runtime does not import
+    graphs)."""
 
     def _launch(self, inputs: Any, config: Mapping[str, Any] | None, *, start_input: Any,
                 buses: tuple[EventBus, ...], sink: bool, attempt: int,
@@ -90,6 +90,8 @@ class WorkerSettings:
     event_batch: int = attrs.field(default=64, validator=attrs.validators.ge(1))
     claim_timeout: float = 1.0
     backoff_max: float = 5.0
+    #: Seconds between looks for cancel requests (and for listeners of the event feed).
+    poll_interval: float = attrs.field(default=1.0, validator=attrs.validators.gt(0))
 
 
 @attrs.frozen
@@ -101,13 +103,29 @@ class ScaleoutStatistics:
     failed: int
     lost: int
     dead_lettered: int
+    cancelled: int
+
+
+@attrs.define
+class _Live:
+    """A run this worker executes now: its handle once launched, and why it was cancelled."""
+
+    handle: RunHandle | None = None
+    reason: str | None = None
+
+    def cancel(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            if self.handle is not None:
+                self.handle.cancel()
 
 
 class ScaleoutWorker:
     """Takes runs from ``queue``, runs them, stores their events in ``events``.
 
     ``run()`` serves until :meth:`stop` (then lets running runs finish) or cancellation (then
-    releases its leases so another worker restarts them at once).
+    releases its leases so another worker restarts them at once). With a ``feed``, runs are
+    published to it while it has listeners.
 
     Example::
 
@@ -117,11 +135,16 @@ class ScaleoutWorker:
     """
 
     def __init__(self, graphs: Mapping[str, Launchable], queue: RunQueue, events: EventLog, *,
-                 consumer: str | None = None, settings: WorkerSettings = WorkerSettings()) -> None:
+                 consumer: str | None = None, settings: WorkerSettings = WorkerSettings(),
+                 feed: EventFeed | None = None) -> None:
         self.graphs, self.queue, self.events, self.settings = dict(graphs), queue, events, settings
+        self.feed = feed
         self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.counts = {"completed": 0, "failed": 0, "lost": 0, "dead_lettered": 0}
+        self.counts = {"completed": 0, "failed": 0, "lost": 0, "dead_lettered": 0,
+                       "cancelled": 0}
         self.running = 0
+        self._live: dict[str, _Live] = {}
+        self._feed_listened = False
         self._stopping = False
         self._slot_freed = trio.Event()
         self._outage = False
@@ -145,6 +168,8 @@ class ScaleoutWorker:
         self.log.info("worker_started", graphs=sorted(self.graphs))
         async with trio.open_nursery() as nursery:
             task_status.started(self)
+            polling = trio.CancelScope()
+            nursery.start_soon(self._poll, polling)
             while not self._stopping:
                 free = self.settings.concurrency - self.running
                 if free <= 0:
@@ -153,9 +178,15 @@ class ScaleoutWorker:
                     continue
                 leases = await self._retrying(self.queue.claim, self.consumer, count=free,
                                               timeout=self.settings.claim_timeout)
+                cancelled = await self._retrying(self.queue.cancel_requests,
+                                                 [lease.run_id for lease in leases])
                 for lease in leases:
                     self.running += 1
-                    nursery.start_soon(self._serve, lease)
+                    nursery.start_soon(self._serve, lease, cancelled.get(lease.run_id))
+            while self.running:  # stopping: the poller still serves cancels meanwhile
+                await self._slot_freed.wait()
+                self._slot_freed = trio.Event()
+            polling.cancel()
         with trio.move_on_after(2):
             await self._retrying(self.queue.retire, self.consumer)
         self.log.info("worker_stopped", **self.counts)
@@ -178,10 +209,28 @@ class ScaleoutWorker:
                 self.log.info("store_recovered")
             return result
 
-    async def _serve(self, lease: Lease) -> None:
+    async def _poll(self, scope: trio.CancelScope) -> None:
+        """Every ``poll_interval`` s: cancel the held runs a client asked to cancel, and learn
+        whether the feed has listeners."""
+        with scope:
+            while True:
+                await trio.sleep(self.settings.poll_interval)
+                try:
+                    if self._live:
+                        requests = await self.queue.cancel_requests(list(self._live))
+                        for run_id, reason in requests.items():
+                            live = self._live.get(run_id)
+                            if live is not None:
+                                live.cancel(reason)
+                    if self.feed is not None:
+                        self._feed_listened = await self.feed.listening()
+                except StoreUnavailable:
+                    continue  # the next poll tries again; runs wait on their own writes
+
+    async def _serve(self, lease: Lease, cancelled: str | None = None) -> None:
         log = self.log.bind(run_id=lease.run_id, attempt=lease.attempt, graph=lease.request.graph)
         try:
-            status = await self._serve_lease(lease)
+            status = await self._serve_lease(lease, cancelled)
             self.counts[status] += 1
             log.info("run_" + status)
         except trio.Cancelled:
@@ -197,11 +246,16 @@ class ScaleoutWorker:
             self.running -= 1
             self._slot_freed.set()
 
-    async def _serve_lease(self, lease: Lease) -> str:
+    async def _serve_lease(self, lease: Lease, cancelled: str | None) -> str:
         name, settings = lease.request.graph, self.settings
+        if cancelled is not None:  # asked to cancel before any worker ran it
+            return await self._end(lease, 1, RunOutcome(
+                status="cancelled", attempt=lease.attempt,
+                error=ErrorInfo(type="RunCancelled", message=cancelled)))
         if lease.attempt > settings.max_deliveries:
-            return await self._bury(lease, 1, f"delivered {lease.attempt} times without completing "
-                                              f"(max_deliveries={settings.max_deliveries})")
+            return await self._bury(lease, 1, f"delivered {lease.attempt} times without "
+                                              f"completing (max_deliveries="
+                                              f"{settings.max_deliveries})")
         graph = self.graphs.get(name)
         if graph is None:
             return await self._bury(lease, 1, f"unknown graph {name!r}; this worker serves "
@@ -230,13 +284,17 @@ class ScaleoutWorker:
                     error = outcome.error or ErrorInfo(type="Error", message="")
                     return await self._bury(lease, index, f"failed {lease.attempt} times; last "
                                                           f"error: {error.type}: {error.message}")
-                await self._retrying(self.events.end, lease.run_id, lease.attempt, index, outcome)
-                await self._retrying(self.queue.acknowledge, lease)
+                return await self._end(lease, index, outcome)
             except RunSuperseded:
                 return "lost"
             finally:
                 nursery.cancel_scope.cancel()
-        return "completed" if outcome.status == "finished" else "failed"
+
+    async def _end(self, lease: Lease, index: int, outcome: RunOutcome) -> str:
+        """Write the end record, then acknowledge; the status to count."""
+        await self._retrying(self.events.end, lease.run_id, lease.attempt, index, outcome)
+        await self._retrying(self.queue.acknowledge, lease)
+        return {"finished": "completed", "cancelled": "cancelled"}.get(outcome.status, "failed")
 
     async def _keep_lease(self, lease: Lease, lost: trio.CancelScope) -> None:
         """Renew every ``lease_timeout / 3`` s; cancel ``lost`` when another worker has it."""
@@ -253,32 +311,50 @@ class ScaleoutWorker:
 
     async def _execute(self, lease: Lease, graph: Launchable,
                        lost: trio.CancelScope) -> tuple[int, RunOutcome]:
-        """Run the graph once; return the next log index and the outcome."""
+        """Run the graph once; return the next log index and the outcome.
+
+        A cancel request cancels the graph only: the events it emitted until then are still
+        stored (the append task drains them), then the end record says ``cancelled``.
+        """
         request, bus = lease.request, EventBus()
         sub = bus.subscribe(policy="block", bound=2 * self.settings.event_batch)
         acc = Accumulator(graph.output_mode(DELTA))
         next_index = [1]
         config = {**request.config, "run_id": request.run_id}
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._append, lease, sub, next_index, lost)
-            try:
-                handle = graph._launch([request.input], config, start_input=request.input,
-                                       buses=(bus,), sink=True, attempt=lease.attempt,
-                                       on_done=lambda _handle: bus.close())
-                async for chunk in handle.chunks():
-                    acc.add(chunk)
-                output = graph._finalize(acc.value)
-                encode_value(output)  # a result that cannot travel fails the run, not the worker
-                outcome = RunOutcome(status="finished", attempt=lease.attempt, output=output)
-            except Exception as error:  # noqa: BLE001 - the run's own failure is its outcome
-                outcome = RunOutcome(status="failed", attempt=lease.attempt,
-                                     error=error_info(error))
-            bus.close()  # a config that _launch rejected started no run to close it
+        live = self._live[request.run_id] = _Live()
+        publish = self.feed is not None and self._feed_listened  # decided once, as a bus does
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._append, lease, sub, next_index, lost, publish)
+                try:
+                    live.handle = graph._launch([request.input], config,
+                                                start_input=request.input, buses=(bus,),
+                                                sink=True, attempt=lease.attempt,
+                                                on_done=lambda _handle: bus.close())
+                    if live.reason is not None:
+                        live.handle.cancel()
+                    async for chunk in live.handle.chunks():
+                        acc.add(chunk)
+                    output = graph._finalize(acc.value)
+                    encode_value(output)  # a result that cannot travel fails the run
+                    outcome = RunOutcome(status="finished", attempt=lease.attempt,
+                                         output=output)
+                except Exception as error:  # noqa: BLE001 - the run's own failure is its outcome
+                    outcome = RunOutcome(status="failed", attempt=lease.attempt,
+                                         error=error_info(error))
+                bus.close()  # a config that _launch rejected started no run to close it
+        finally:
+            if self._live.get(request.run_id) is live:  # not a newer lease of the same run
+                del self._live[request.run_id]
+        if live.reason is not None:  # whatever the cancelled graph ended with
+            outcome = RunOutcome(status="cancelled", attempt=lease.attempt,
+                                 error=ErrorInfo(type="RunCancelled", message=live.reason))
         return next_index[0], outcome
 
     async def _append(self, lease: Lease, sub: Subscription, next_index: list[int],
-                      lost: trio.CancelScope) -> None:
-        """Store the run's events in batches of whatever is ready (up to ``event_batch``)."""
+                      lost: trio.CancelScope, publish: bool) -> None:
+        """Store the run's events in batches of whatever is ready (up to ``event_batch``);
+        with ``publish``, also to the feed (best effort: it is for watching)."""
         with sub:
             async for first in sub:
                 batch: list[Event] = [first]
@@ -294,6 +370,12 @@ class ScaleoutWorker:
                     lost.cancel()
                     return
                 next_index[0] += len(batch)
+                if publish:
+                    assert self.feed is not None
+                    try:
+                        await self.feed.publish(batch)
+                    except StoreUnavailable:
+                        pass  # watchers lose this batch; the run's own log has it
 
     async def _bury(self, lease: Lease, index: int, reason: str) -> str:
         outcome = RunOutcome(status="dead_lettered", attempt=lease.attempt,
@@ -304,107 +386,3 @@ class ScaleoutWorker:
             pass  # ended already (this is a redelivery of a bury that crashed halfway)
         await self._retrying(self.queue.dead_letter, lease, reason)
         return "dead_lettered"
-
-
-@attrs.frozen(kw_only=True)
-class RunStatus:
-    """Where a run is: ``unknown`` (queued, or never submitted, or expired), ``running``,
-    ``finished``, ``failed`` or ``dead_lettered``; with its attempt and that attempt's worker."""
-
-    state: str
-    attempt: int = 0
-    consumer: str | None = None
-    cursor: str | None = None
-
-
-class ScaleoutClient:
-    """Submit runs and follow them: the surface ``rillet serve --redis`` builds on.
-
-    Example::
-
-        client = ScaleoutClient(queue, events)
-        run_id = await client.submit("joke", {"topic": "parrot"})
-        async for ev in client.astream_events(run_id, version="v2"): ...
-        joke = await client.result(run_id)
-    """
-
-    def __init__(self, queue: RunQueue, events: EventLog) -> None:
-        self.queue, self.log = queue, events
-
-    async def submit(self, graph: str, input: Any, config: Mapping[str, Any] | None = None, *,
-                     run_id: str | None = None) -> str:
-        """Queue a run of the graph a worker serves as ``graph``; returns its ``run_id``.
-
-        Raises:
-            WireFormatError: ``input`` or ``config`` holds a value of no wire type.
-            StoreUnavailable: the queue cannot be reached.
-        """
-        return await self.queue.submit(RunSubmission.new(graph, input, config, run_id=run_id))
-
-    def events(self, run_id: str, *, after: str | None = None) -> RunEventStream[Event]:
-        """The run's events (``Event`` objects) live; ``after``: a cursor to resume from."""
-        return RunEventStream(self.log, run_id, after=after, transform=lambda event: event)
-
-    def astream_events(
-        self, run_id: str, *, version: str = "v2", after: str | None = None,
-        **filters: Unpack[FilterOptions],
-    ) -> RunEventStream[dict[str, Any]]:
-        """The run's events as the dicts ``Runnable.astream_events`` yields."""
-        if version not in ("v1", "v2"):
-            raise ValueError(f"astream_events version must be 'v1' or 'v2', got {version!r}")
-        rules = EventFilter.from_options(filters)
-
-        def render(event: Event) -> dict[str, Any] | None:
-            return render_event(event, version) if rules.accepts(event) else None
-
-        return RunEventStream(self.log, run_id, after=after, transform=render)
-
-    async def status(self, run_id: str) -> RunStatus:
-        """The run's state from its event log (one or two reads)."""
-        last = await self.log.last(run_id)
-        if last is None:
-            return RunStatus(state="unknown")
-        if last.kind == END and last.outcome is not None:
-            return RunStatus(state=last.outcome.status, attempt=last.attempt, cursor=last.cursor)
-        first = await self.log.read(run_id, None, count=1)
-        consumer = first[0].info.get("consumer") if first and first[0].kind == "attempt" else None
-        return RunStatus(state="running", attempt=last.attempt, consumer=consumer,
-                         cursor=last.cursor)
-
-    async def result(self, run_id: str) -> Any:
-        """Wait for the run to end; its output, or ``RemoteError`` if it failed.
-
-        Waits while the run is queued: bound it with ``trio.move_on_after``. An outage of the
-        store raises ``StoreUnavailable``; call again to go on waiting.
-        """
-        while True:
-            last = await self.log.last(run_id)
-            if last is not None and last.kind == END and last.outcome is not None:
-                return raise_for_outcome(last.outcome)
-            # Wait for the next write, then look at the top again: reads one entry per wake-up
-            # instead of decoding every event of the run.
-            await self.log.read(run_id, last.cursor if last else "0-0", count=1, timeout=5.0)
-
-
-@asynccontextmanager
-async def open_redis_backends(
-    url: str, *, prefix: str = "rillet", lease_timeout: float = 30.0, event_cap: int = 10_000,
-    event_ttl: int = 3_600,
-) -> AsyncIterator[tuple[RedisRunQueue, RedisEventLog]]:
-    """The Redis queue and event log for ``url``, sharing one connection pool."""
-    from rillet.runtime.scaleout.redis_client import RedisKeys, open_redis
-    from rillet.runtime.scaleout.redis_queue import RedisRunQueue
-    from rillet.runtime.scaleout.redis_store import RedisEventLog
-
-    keys = RedisKeys(prefix)
-    async with open_redis(url) as redis:
-        yield (RedisRunQueue(redis, keys=keys, lease_timeout=lease_timeout),
-               RedisEventLog(redis, keys=keys, cap=event_cap, ttl=event_ttl))
-
-
-@asynccontextmanager
-async def open_scaleout_client(url: str, *, prefix: str = "rillet"
-                               ) -> AsyncIterator[ScaleoutClient]:
-    """A :class:`ScaleoutClient` on the Redis at ``url``; closes its connections on exit."""
-    async with open_redis_backends(url, prefix=prefix) as (queue, events):
-        yield ScaleoutClient(queue, events)

@@ -1,7 +1,8 @@
 """Run event stores: each run's events, kept by attempt, read from any offset and followed live.
 
 A run's log is a sequence of entries at *positions* ``(attempt, index)``, written as the cursor
-string ``"<attempt>-<index>"`` (exactly the Redis stream id in :mod:`rillet.runtime.scaleout.redis_store`):
+string ``"<attempt>-<index>"`` (exactly the Redis stream id in
+:mod:`rillet.runtime.scaleout.redis_store`):
 
 - ``<a>-0``: the *attempt marker* of delivery ``a`` (which worker, when);
 - ``<a>-1``, ``<a>-2``, …: that attempt's events, in the order the run emitted them;
@@ -51,7 +52,7 @@ __all__ = [
 ATTEMPT: Final = "attempt"
 EVENT: Final = "event"
 END: Final = "end"
-OUTCOMES: Final = ("finished", "failed", "dead_lettered")
+OUTCOMES: Final = ("finished", "failed", "dead_lettered", "cancelled")
 
 T = TypeVar("T")
 
@@ -75,8 +76,8 @@ def format_cursor(attempt: int, index: int) -> str:
 
 @attrs.frozen(kw_only=True)
 class RunOutcome:
-    """How a run ended: ``finished`` with ``output``, ``failed`` or ``dead_lettered`` with
-    ``error``; ``attempt`` is the delivery that ended it."""
+    """How a run ended: ``finished`` with ``output``; ``failed``, ``dead_lettered`` or
+    ``cancelled`` (a client asked) with ``error``; ``attempt`` is the delivery that ended it."""
 
     status: str = attrs.field(validator=attrs.validators.in_(OUTCOMES))
     attempt: int = 1
@@ -266,12 +267,15 @@ def _position(entry: LogEntry) -> tuple[int, int]:
 
 
 def raise_for_outcome(outcome: RunOutcome) -> Any:
-    """The output of a finished run; a failed or dead-lettered one raises ``RemoteError``."""
+    """The output of a finished run; a failed, dead-lettered or cancelled one raises
+    ``RemoteError``."""
     if outcome.status == "finished":
         return outcome.output
     error = outcome.error or ErrorInfo(type="RunFailed", message="no error recorded")
     if outcome.status == "dead_lettered":
         raise RemoteError("DeadLettered", error.message)
+    if outcome.status == "cancelled":
+        raise RemoteError("RunCancelled", error.message)
     raise RemoteError(error.type, error.message)
 
 

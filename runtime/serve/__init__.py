@@ -1,10 +1,11 @@
 """Serving over HTTP: LangServe-shaped endpoints for runnables, and clients for them.
 
-Holds the Starlette app on hypercorn's trio worker (:mod:`.server`), the run endpoints with
-SSE/msgpack streaming and disconnect handling (:mod:`.endpoints`), request parsing and limits
-(:mod:`.requests`), the HTTP clients :class:`RemoteRunnable` and :func:`remote_events`
-(:mod:`.remote`), and the run viewer: its page in ``ui/``, served at ``/ui/``
-(:mod:`.viewer_routes`) and, for a saved log, by a standard-library server (:mod:`.viewer`).
+Holds the Starlette app on hypercorn's trio worker (:mod:`.server`), the run endpoints
+(:mod:`.endpoints`), one exchange's replies, streams and disconnect watch (:mod:`.exchange`),
+request parsing (:mod:`.requests`), the server's limits (:mod:`.limits`), the HTTP clients
+:class:`RemoteRunnable` and :func:`remote_events` (:mod:`.remote`), and the run viewer: its page
+in ``ui/``, served at ``/ui/`` (:mod:`.viewer_routes`) and, for a saved log, by a
+standard-library server (:mod:`.viewer`).
 
 May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.wire`, :mod:`rillet.runtime.events`
 and :mod:`rillet.runtime.engine` (it serves a :class:`~rillet.runtime.engine.Worker`). The server
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rillet.runtime.serve.limits import ServerLimits
 from rillet.runtime.serve.remote import RemoteEvents, RemoteRunnable, remote_events
 
 if TYPE_CHECKING:
@@ -25,6 +27,7 @@ __all__ = [
     "RemoteEvents",
     "RemoteRunnable",
     "RunningServer",
+    "ServerLimits",
     "create_app",
     "open_server",
     "remote_events",

@@ -1,11 +1,18 @@
 """The HTTP endpoints that run things: invoke, batch, the three streams, /events, /healthz.
 
-:class:`Endpoints` holds one worker and the server's limits; ``rillet.runtime.serve.server`` routes requests
-to it. Every handler checks the request before it takes a slot (4xx with what was expected and
-what arrived), then runs while watching the connection: a client that disconnects cancels its
-run. Streams are written batch by batch as the socket accepts them, so a slow client parks its
-run instead of growing a buffer, and a run's error after the first byte arrives as an
-``error`` frame (``{"status_code", "type", "message"}``, the same shape as an error body).
+:class:`Endpoints` holds one worker and the server's
+:class:`~rillet.runtime.serve.limits.ServerLimits`; ``rillet.runtime.serve.server`` routes
+requests to it. Every handler checks the request before it takes a slot (4xx with what was
+expected and what arrived), then runs while watching the connection: a client that disconnects
+cancels its run. Streams are written batch by batch as the socket accepts them, so a slow
+client parks its run instead of growing a buffer, and a run's error after the first byte
+arrives as an ``error`` frame (``{"status_code", "type", "message"}``, the same shape as an
+error body). A run redelivered to another worker (behind a
+queue gateway) is announced by an ``attempt`` frame before its output starts again.
+
+``GET /events`` offers only the drop policies: a remote reader that stops reading must not be
+able to park every run of the server (issue 20.1); it loses events instead, and a ``dropped``
+frame says how many.
 """
 
 from __future__ import annotations
@@ -20,9 +27,17 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
 from rillet.runtime.engine.handles import RunCancelled, WorkerRun
-from rillet.runtime.errors import NodeInputError, WorkerBusy
+from rillet.runtime.errors import (
+    NodeInputError,
+    RemoteError,
+    StoreUnavailable,
+    WireFormatError,
+    WorkerBusy,
+)
 from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
 from rillet.runtime.events.render import render_event
+from rillet.runtime.serve.exchange import Frames, Stream, reply, reply_problem, until_disconnect
+from rillet.runtime.serve.limits import RETRY_AFTER_OUTAGE, ServerLimits
 from rillet.runtime.serve.requests import (
     ClientGone,
     RequestRejected,
@@ -31,13 +46,13 @@ from rillet.runtime.serve.requests import (
     parse_request,
     read_body,
 )
-from rillet.runtime.wire.sse import JSON, MSGPACK, dumps, frame, negotiate, to_tree
+from rillet.runtime.wire.sse import JSON, MSGPACK, negotiate, to_tree
 
 if TYPE_CHECKING:
     from rillet.runtime.engine.worker import Worker
 
 __all__ = [
-    "DEFAULT_MAX_BODY_BYTES",
+    "EVENTS_POLICIES",
     "RUN_ENDPOINTS",
     "Endpoints",
     "Served",
@@ -45,14 +60,12 @@ __all__ = [
     "reply_problem",
 ]
 
-DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 RUN_ENDPOINTS: Final = ("invoke", "batch", "stream", "stream_events", "stream_log")
+STREAM_ENDPOINTS: Final = frozenset({"stream", "stream_events", "stream_log"})
+#: What ``GET /events`` accepts as ``policy``: never ``block`` (see the module docstring).
+EVENTS_POLICIES: Final = ("drop_oldest", "drop_newest")
+_MAX_EVENTS_BOUND: Final = 10_000
 _BATCH: Final = 64  # chunks per write: one socket write per batch of what is ready
-_Frames = list[tuple[str, Any]]
-
-
-def _tree(problem: RequestRejected) -> dict[str, Any]:
-    return {"status_code": problem.status, "type": problem.kind, "message": problem.message}
 
 
 def _problem_for(error: BaseException) -> RequestRejected:
@@ -61,71 +74,14 @@ def _problem_for(error: BaseException) -> RequestRejected:
         return RequestRejected(503, "WorkerBusy", str(error))
     if isinstance(error, RunCancelled):
         return RequestRejected(503, "RunCancelled", str(error))
+    if isinstance(error, StoreUnavailable):
+        return RequestRejected(503, "StoreUnavailable",
+                               f"{error}; the run queue is unreachable, try again shortly")
+    if isinstance(error, RemoteError):  # a queued run failed on its worker: report it as its own
+        status = error.status or (503 if error.type == "RunCancelled" else 500)
+        return RequestRejected(status, error.type, error.message)
     status = 422 if isinstance(error, NodeInputError) else 500
     return RequestRejected(status, type(error).__name__, str(error))
-
-
-async def reply(send: Send, status: int, tree: Any, media: str,
-                headers: Mapping[str, str] | None = None) -> None:
-    """Send a whole response: ``tree`` (a wire tree) as JSON or msgpack.
-
-    Example::
-
-        await reply(send, 200, to_tree({"output": output}), JSON)
-    """
-    body = dumps(tree, media)
-    raw = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def reply_problem(send: Send, problem: RequestRejected, media: str = JSON) -> None:
-    """Send a refusal: ``{"status_code", "type", "message"}`` with its status (and the
-    ``WWW-Authenticate`` or ``Retry-After`` header a 401 or 503 calls for)."""
-    headers = {"www-authenticate": "Bearer"} if problem.status == 401 else {}
-    if problem.status == 503:
-        headers["retry-after"] = "1"
-    await reply(send, problem.status, _tree(problem), media, headers)
-
-
-async def _until_disconnect(receive: Receive, fn: Callable[[], Awaitable[None]]) -> None:
-    """Run ``fn`` and cancel it if the client disconnects first (``fn`` must not raise)."""
-    async with trio.open_nursery() as nursery:
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(watch)
-        try:
-            await fn()
-        finally:
-            nursery.cancel_scope.cancel()
-
-
-class _Stream:
-    """A streamed response: frames in the negotiated format, written as the client reads."""
-
-    def __init__(self, send: Send, media: str) -> None:
-        self.send, self.media, self.started = send, media, False
-
-    async def write(self, frames: _Frames, *, last: bool = False) -> None:
-        if not self.started:
-            self.started = True
-            content_type = MSGPACK if self.media == MSGPACK else "text/event-stream"
-            await self.send({"type": "http.response.start", "status": 200, "headers": [
-                (b"content-type", content_type.encode()), (b"cache-control", b"no-cache"),
-                (b"x-accel-buffering", b"no")]})
-        body = b"".join(frame(event, tree, self.media) for event, tree in frames)
-        await self.send({"type": "http.response.body", "body": body, "more_body": not last})
-
-    async def fail(self, problem: RequestRejected) -> None:
-        if self.started:
-            await self.write([("error", _tree(problem))], last=True)
-        else:
-            await reply_problem(self.send, problem, self.media)
 
 
 @attrs.define
@@ -138,59 +94,81 @@ class Served:
 
 
 class Endpoints:
-    """The endpoints, sharing one worker and the server's limits; ``rillet.runtime.serve.server`` routes
-    to them (``run_endpoint`` for the five run endpoints, ``events``, ``healthz``).
+    """The endpoints, sharing one worker and the server's limits; ``rillet.runtime.serve.server``
+    routes to them (``run_endpoint`` for the five run endpoints, ``events``, ``healthz``).
 
     Example::
 
-        endpoints = Endpoints(worker, max_body_bytes=1 << 20, ping_interval=15.0)
+        endpoints = Endpoints(worker, limits=ServerLimits(max_body_bytes=1 << 20))
         await endpoints.run_endpoint(served, "invoke", scope, receive, send)
     """
 
-    def __init__(self, worker: Worker, *, max_body_bytes: int, ping_interval: float) -> None:
-        self.worker, self.max_body_bytes, self.ping_interval = worker, max_body_bytes, ping_interval
+    def __init__(self, worker: Worker, *, limits: ServerLimits = ServerLimits()) -> None:
+        self.worker, self.limits = worker, limits
         self.stopping = trio.Event()
+        self.streams = 0  # streaming responses open now
+
+    def _take_stream(self) -> RequestRejected | None:
+        """Count one more open stream, or say why not (``max_streams`` are open)."""
+        if self.streams >= self.limits.max_streams:
+            return RequestRejected(503, "TooManyStreams",
+                                   f"this server has {self.streams} streams open, its limit "
+                                   f"(serve --max-streams); try again shortly")
+        self.streams += 1
+        return None
 
     async def run_endpoint(self, served: Served, endpoint: str, scope: Scope, receive: Receive,
                            send: Send) -> None:
         """Check the request, then run it through the worker as ``endpoint`` asks."""
         headers = Headers(scope=scope)
-        media = negotiate(headers.get("accept"))
-        if media is None:
-            offered = f"{JSON}, text/event-stream or {MSGPACK}"
-            message = f"Accept must allow {offered}, got {headers.get('accept')!r}"
-            await reply_problem(send, RequestRejected(406, "NotAcceptable", message))
-            return
+        chosen = negotiate(headers.get("accept"))
+        limits = self.limits
         try:
-            body = await read_body(receive, headers, self.max_body_bytes)
+            # The body first, even for a request refused anyway: see exchange.drain_body.
+            body = await read_body(receive, headers, limits.max_body_bytes, limits.body_timeout)
+            if chosen is None:
+                offered = f"{JSON}, text/event-stream or {MSGPACK}"
+                raise RequestRejected(406, "NotAcceptable", f"Accept must allow {offered}, got "
+                                                            f"{headers.get('accept')!r:.80}")
             request = parse_request(endpoint, decode_request(body, headers.get("content-type")),
                                     served.schema)
             if endpoint == "stream_log":
                 _run_log_builder({})  # 501 now rather than after the run started
         except RequestRejected as problem:
-            await reply_problem(send, problem, media)
+            await reply_problem(send, problem, chosen or JSON)
             return
         except ClientGone:
             return
-        handler = getattr(self, f"_{endpoint}")
-        await _until_disconnect(receive, partial(handler, served, request, send, media))
+        media: str = chosen or JSON
+        handler = partial(getattr(self, f"_{endpoint}"), served, request, media)
+        if endpoint not in STREAM_ENDPOINTS:
+            await until_disconnect(receive, send, handler)
+            return
+        refused = self._take_stream()
+        if refused is not None:
+            await reply_problem(send, refused, media)
+            return
+        try:
+            await until_disconnect(receive, send, handler)
+        finally:
+            self.streams -= 1
 
     async def _submit(self, served: Served, request: RunRequest, i: int = 0, *,
                       events: bool = False) -> WorkerRun:
         return await self.worker.submit(served.runnable, request.inputs[i], request.configs[i],
                                         events=events)
 
-    async def _invoke(self, served: Served, request: RunRequest, send: Send, media: str) -> None:
+    async def _invoke(self, served: Served, request: RunRequest, media: str, send: Send) -> None:
         try:
             run = await self._submit(served, request)
             output = await run.result()
+            tree = to_tree({"output": output, "metadata": {"run_id": run.run_id}})
         except Exception as error:  # noqa: BLE001 - reported to the client
             await reply_problem(send, _problem_for(error), media)
             return
-        tree = to_tree({"output": output, "metadata": {"run_id": run.run_id}})
         await reply(send, 200, tree, media)
 
-    async def _batch(self, served: Served, request: RunRequest, send: Send, media: str) -> None:
+    async def _batch(self, served: Served, request: RunRequest, media: str, send: Send) -> None:
         count = len(request.inputs)
         outputs: list[Any] = [None] * count
         run_ids: list[str | None] = [None] * count
@@ -212,30 +190,33 @@ class Endpoints:
 
             for i in range(count):
                 nursery.start_soon(one, i)
+        try:
+            tree = to_tree({"output": outputs, "metadata": {"run_ids": run_ids}})
+        except WireFormatError as error:
+            failures.append(error)
         if failures:
             await reply_problem(send, _problem_for(failures[0]), media)
             return
-        tree = to_tree({"output": outputs, "metadata": {"run_ids": run_ids}})
         await reply(send, 200, tree, media)
 
-    async def _stream(self, served: Served, request: RunRequest, send: Send, media: str) -> None:
-        async def frames(run: WorkerRun) -> _Frames | None:
+    async def _stream(self, served: Served, request: RunRequest, media: str, send: Send) -> None:
+        async def frames(run: WorkerRun) -> Frames | None:
             chunks = await run._receive_chunks(_BATCH)  # [] at the end (or raises the error)
             return [("data", to_tree(chunk)) for chunk in chunks] if chunks else None
 
         await self._stream_run(served, request, send, media, frames, events=False)
 
-    async def _stream_events(self, served: Served, request: RunRequest, send: Send,
-                             media: str) -> None:
+    async def _stream_events(self, served: Served, request: RunRequest, media: str,
+                             send: Send) -> None:
         options = request.options
         accept = EventFilter(**{k: v for k, v in options.items() if k != "version"}).accepts
         version = options["version"]
 
-        async def frames(run: WorkerRun) -> _Frames | None:
+        async def frames(run: WorkerRun) -> Frames | None:
             events = await run._receive_events(_BATCH)
             if not events:
                 return None
-            out: _Frames = []
+            out: Frames = []
             for event in events:
                 shaped = render_event(event, version) if accept(event) else None
                 if shaped is not None:
@@ -244,16 +225,16 @@ class Endpoints:
 
         await self._stream_run(served, request, send, media, frames, events=True)
 
-    async def _stream_log(self, served: Served, request: RunRequest, send: Send,
-                          media: str) -> None:
+    async def _stream_log(self, served: Served, request: RunRequest, media: str,
+                          send: Send) -> None:
         builder = _run_log_builder(request.options)
         diff = request.options["diff"]
 
-        async def frames(run: WorkerRun) -> _Frames | None:
+        async def frames(run: WorkerRun) -> Frames | None:
             events = await run._receive_events(_BATCH)
             if not events:
                 return None
-            out: _Frames = []
+            out: Frames = []
             for event in events:
                 patch = builder.feed(event)
                 if patch is not None:
@@ -267,9 +248,9 @@ class Endpoints:
 
     async def _stream_run(
         self, served: Served, request: RunRequest, send: Send, media: str,
-        frames: Callable[[WorkerRun], Awaitable[_Frames | None]], *, events: bool,
+        frames: Callable[[WorkerRun], Awaitable[Frames | None]], *, events: bool,
     ) -> None:
-        stream = _Stream(send, media)
+        stream = Stream(send, media)
         try:
             run = await self._submit(served, request, events=events)
         except Exception as error:  # noqa: BLE001 - busy or shutting down: before any byte
@@ -277,7 +258,16 @@ class Endpoints:
             return
         try:
             await stream.write([("metadata", {"run_id": run.run_id})])
+            attempt = 0
             while (batch := await frames(run)) is not None:
+                # Only a queued run has attempts: a redelivery restarts its output.
+                now = getattr(run, "attempt", 0)
+                if attempt and now != attempt:
+                    batch.insert(0, ("attempt", {
+                        "attempt": now, "run_id": run.run_id,
+                        "message": f"the run was redelivered to another worker: attempt {now} "
+                                   f"starts its output again; discard what came before"}))
+                attempt = now or attempt
                 if batch:  # empty when every event of this batch was filtered out
                     await stream.write(batch)
             await stream.write([("end", None)], last=True)
@@ -292,26 +282,39 @@ class Endpoints:
         media = negotiate(Headers(scope=scope).get("accept")) or JSON
         filters = {key: params.getlist(key) or None for key in FILTER_KEYS}
         version = params.get("version", "v2")
+        policy = params.get("policy", "drop_oldest")
         try:
-            bound = int(params.get("bound", "256"))
+            if policy not in EVENTS_POLICIES:
+                raise ValueError(
+                    f"policy must be one of {list(EVENTS_POLICIES)} over HTTP, got {policy!r:.40}"
+                    + (": a remote reader that stopped reading would park every run of this "
+                       "server; take drop_oldest with a larger bound" if policy == "block" else ""))
+            bound = params.get("bound", "256")
+            if not (bound.isascii() and bound.isdigit() and 1 <= int(bound) <= _MAX_EVENTS_BOUND):
+                raise ValueError(f"bound must be an integer from 1 to {_MAX_EVENTS_BOUND}, got "
+                                 f"{bound!r:.40}")
             if version not in ("v1", "v2"):
-                raise ValueError(f"version must be 'v1' or 'v2', got {version!r}")
-            sub = self.worker.subscribe(policy=params.get("policy", "drop_oldest"), bound=bound,
-                                        **filters)
+                raise ValueError(f"version must be 'v1' or 'v2', got {version!r:.40}")
+            sub = self.worker.subscribe(policy=policy, bound=int(bound), **filters)
         except ValueError as error:
             await reply_problem(send, RequestRejected(422, "InvalidRequest", str(error)), media)
             return
-        except (RuntimeError, WorkerBusy) as error:  # closed worker, or a queue gateway
+        except (RuntimeError, WorkerBusy) as error:  # a closed worker
             await reply_problem(send, RequestRejected(503, "WorkerBusy", str(error)), media)
             return
-        stream = _Stream(send, media)
+        refused = self._take_stream()
+        if refused is not None:
+            sub.close()
+            await reply_problem(send, refused, media)
+            return
 
-        async def pump() -> None:
+        async def pump(send: Send) -> None:
+            stream = Stream(send, media)
             reported = 0
             await stream.write([("metadata", {"policy": sub.policy, "bound": sub.bound})])
             while not self.stopping.is_set():
                 batch = []
-                with trio.move_on_after(self.ping_interval):
+                with trio.move_on_after(self.limits.ping_interval):
                     try:
                         batch.append(await sub.__anext__())
                     except StopAsyncIteration:
@@ -321,8 +324,8 @@ class Endpoints:
                             batch.append(sub.receive_nowait())
                         except (trio.WouldBlock, trio.EndOfChannel):
                             break
-                frames: _Frames = []
-                if sub.dropped > reported:  # tell the reader it lost events (drop_* policies)
+                frames: Frames = []
+                if sub.dropped > reported:  # tell the reader it lost events
                     reported = sub.dropped
                     frames.append(("dropped", {"dropped": reported}))
                 for event in batch:
@@ -332,24 +335,32 @@ class Endpoints:
                 await stream.write(frames or [("ping", None)])
             await stream.write([("end", None)], last=True)
 
-        with sub:
-            await _until_disconnect(receive, pump)
+        try:
+            with sub:
+                await until_disconnect(receive, send, pump)
+        finally:
+            self.streams -= 1
 
     async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """``GET /healthz``: 200 ``ok`` while accepting runs, 503 ``draining`` after."""
+        """``GET /healthz``: 200 ``ok`` while accepting runs; 503 ``draining`` after, or
+        ``unavailable`` while a queue gateway cannot reach its run queue."""
+        check = getattr(self.worker, "check_store", None)
+        error = await check() if callable(check) else None
         stats = attrs.asdict(self.worker.statistics())
-        draining = not stats["accepting"]
-        tree = {"status": "draining" if draining else "ok", **stats}
+        stats["streams"] = self.streams
+        status = "draining" if not stats["accepting"] else "unavailable" if error else "ok"
+        tree = {"status": status, **stats, **({"error": error} if error else {})}
         media = negotiate(Headers(scope=scope).get("accept")) or JSON
-        await reply(send, 503 if draining else 200, tree, media)
+        headers = {"retry-after": str(RETRY_AFTER_OUTAGE)} if error else {}
+        await reply(send, 200 if status == "ok" else 503, tree, media, headers)
 
 
 def _run_log_builder(options: Mapping[str, Any]) -> Any:
     try:
         from rillet.runtime.events.runlog import RunLogBuilder
     except ImportError:
-        raise RequestRejected(501, "NotImplemented",
-                       "stream_log needs rillet.runtime.events.runlog, which this installation lacks") from None
+        raise RequestRejected(501, "NotImplemented", "stream_log needs rillet.runtime.events."
+                              "runlog, which this installation lacks") from None
     event_filter = EventFilter(**{k: v for k, v in options.items()
                                   if k.startswith(("include_", "exclude_"))})
     return RunLogBuilder(diff=options.get("diff", True), event_filter=event_filter,

@@ -10,13 +10,17 @@ expected and what arrived, e.g. ``422 'input' must be an object with keys ['topi
 
 from __future__ import annotations
 
+import math
+import reprlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 import attrs
+import trio
 
 from rillet.runtime.errors import ClientGone, RequestRejected, WireFormatError
 from rillet.runtime.events.filters import FILTER_KEYS
+from rillet.runtime.wire.checks import MAX_NESTING
 from rillet.runtime.wire.sse import JSON, MSGPACK, decode_body
 
 __all__ = [
@@ -39,56 +43,74 @@ _MAX_BOUND: Final = 1024
 
 
 def _shown(value: Any) -> str:
-    return f"{type(value).__name__}: {value!r:.80}"
+    try:
+        text = reprlib.repr(value)
+    except (ValueError, RecursionError):  # e.g. an int too long to print
+        text = f"<a {type(value).__name__} too large to show>"
+    return f"{type(value).__name__}: {text:.80}"
+
+
+def _keys(mapping: Mapping[Any, Any]) -> list[str]:
+    """A mapping's keys for a message, sorted (keys of mixed types cannot be sorted as such)."""
+    return sorted(key if isinstance(key, str) else repr(key) for key in mapping)
 
 
 async def read_body(
     receive: Callable[[], Awaitable[Mapping[str, Any]]],
     headers: Mapping[str, str],
     limit: int,
+    timeout: float = math.inf,
 ) -> bytes:
-    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes.
+    """The request body, refused with 413 as soon as it is known to exceed ``limit`` bytes, or
+    with 408 when it has not all arrived ``timeout`` seconds after the headers.
 
     Raises:
-        RequestRejected: 413 (too large) or 400 (a bad Content-Length).
+        RequestRejected: 413 (too large), 408 (too slow) or 400 (a bad Content-Length).
         ClientGone: the client left mid-body.
     """
     declared = headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise RequestRejected(400, "BadRequest",
-                                  f"Content-Length must be a number of bytes, got {declared!r}")
-        if int(declared) > limit:
+                                  f"Content-Length must be a number of bytes, got {declared:.40}")
+        if len(declared) > 18 or int(declared) > limit:
             raise RequestRejected(413, "PayloadTooLarge",
-                                  f"request body is {declared} bytes; this server accepts at "
+                                  f"request body is {declared:.40} bytes; this server accepts at "
                                   f"most {limit} (serve --max-body-bytes)")
     parts: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        body = message.get("body", b"")
-        size += len(body)
-        if size > limit:  # chunked bodies have no Content-Length: count as they come
-            raise RequestRejected(413, "PayloadTooLarge",
-                                  f"request body exceeds {limit} bytes (serve --max-body-bytes)")
-        parts.append(body)
-        if not message.get("more_body", False):
-            return b"".join(parts)
+    with trio.move_on_after(timeout):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise ClientGone()
+            body = message.get("body", b"")
+            size += len(body)
+            if size > limit:  # chunked bodies have no Content-Length: count as they come
+                raise RequestRejected(413, "PayloadTooLarge",
+                                      f"request body exceeds {limit} bytes "
+                                      f"(serve --max-body-bytes)")
+            parts.append(body)
+            if not message.get("more_body", False):
+                return b"".join(parts)
+    raise RequestRejected(408, "RequestTimeout",
+                          f"the request body did not arrive within {timeout:g} s ({size} bytes "
+                          f"came; serve --body-timeout)")
 
 
 def decode_request(body: bytes, content_type: str | None) -> Any:
-    """Decode a JSON or msgpack body (by Content-Type; JSON when none is given)."""
+    """Decode a JSON or msgpack body (by Content-Type; JSON when none is given), refusing one
+    that breaks the wire's checks (:mod:`rillet.runtime.wire.checks`: at most
+    ``MAX_NESTING`` levels deep, string keys, printable integers, valid Unicode)."""
     media = (content_type or JSON).partition(";")[0].strip().lower()
     if media not in (JSON, MSGPACK):
         raise RequestRejected(415, "UnsupportedMediaType",
-                              f"Content-Type must be {JSON} or {MSGPACK}, got {media!r}")
+                              f"Content-Type must be {JSON} or {MSGPACK}, got {media!r:.80}")
     if not body:
         raise RequestRejected(400, "BadRequest",
                               'request body is empty; expected {"input": ..., "config": {...}}')
     try:
-        return decode_body(body, media)
+        return decode_body(body, media, max_nesting=MAX_NESTING)
     except WireFormatError as exc:
         raise RequestRejected(400, "BadRequest",
                               f"request body could not be decoded: {exc}") from None
@@ -105,7 +127,7 @@ def check_config(config: Any, where: str = "config") -> dict[str, Any]:
     if not isinstance(config, dict):
         raise RequestRejected(422, "InvalidConfig",
                               f"{where!r} must be an object, got {_shown(config)}")
-    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    unknown = _keys({key: None for key in config if key not in CONFIG_KEYS})
     if unknown:
         raise RequestRejected(422, "InvalidConfig",
                               f"{where!r} has keys {unknown} that are not accepted over HTTP; "
@@ -179,7 +201,7 @@ def _problem(schema: Mapping[str, Any], value: Any) -> str | None:
             return f"must be an object with keys {required}, got {_shown(value)}"
         missing = [key for key in required if key not in value]
         if missing:
-            return f"is missing keys {missing}; expected keys {required}, got {sorted(value)}"
+            return f"is missing keys {missing}; expected keys {required}, got {_keys(value)}"
     return None
 
 
@@ -244,7 +266,7 @@ def parse_request(endpoint: str, payload: Any, schema: Mapping[str, Any]) -> Run
         return RunRequest(inputs, configs, options)
     if "input" not in payload:
         raise RequestRejected(422, "InvalidRequest",
-                              f"request body must have an 'input' key, got keys {sorted(payload)}")
+                              f"request body must have an 'input' key, got keys {_keys(payload)}")
     _check_fields(endpoint, payload)
     check_input(schema, payload["input"])
     config = check_config(payload.get("config"))

@@ -9,15 +9,16 @@ For each served name (``/<name>/``)::
     POST /<name>/stream_log     SSE of run-log patches {"ops": [...]}
     GET  /<name>/input_schema   /output_schema  /config_schema  /graph
     GET  /                      the served names and their endpoints
-    GET  /events                SSE of every run's events (query: policy, bound, include_*)
-    GET  /healthz               {"status": "ok" | "draining", "running", "waiting", ...}
+    GET  /events                SSE of every run's events (query: drop policy, bound, include_*)
+    GET  /healthz               {"status": "ok" | "draining" | "unavailable", "running", ...}
     GET  /ui/                   the run viewer page (``rillet.runtime.serve.viewer``)
 
-JSON by default, msgpack with ``Accept: application/x-msgpack`` (``rillet.runtime.wire.sse``). Every
-run goes through one :class:`~rillet.runtime.engine.worker.Worker`, so its limits hold for HTTP too (a full
-queue answers 503). A slow client parks its run; a client that disconnects cancels it. An
-optional bearer token guards every endpoint. The server binds to 127.0.0.1 unless told
-otherwise.
+JSON by default, msgpack with ``Accept: application/x-msgpack`` (``rillet.runtime.wire.sse``).
+Every run goes through one :class:`~rillet.runtime.engine.worker.Worker`, so its limits hold for
+HTTP too (a full queue answers 503), and :class:`~rillet.runtime.serve.limits.ServerLimits` guard
+the server itself (body size and time, open streams, idle readers, keep-alive). A slow client
+parks its run; a client that disconnects cancels it. An optional bearer token (compared in
+constant time) guards every endpoint. The server binds to 127.0.0.1 unless told otherwise.
 
 Example::
 
@@ -29,7 +30,9 @@ Example::
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
@@ -46,20 +49,16 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rillet.runtime.engine.worker import Worker
-from rillet.runtime.serve.endpoints import (
-    DEFAULT_MAX_BODY_BYTES,
-    RUN_ENDPOINTS,
-    Endpoints,
-    Served,
-    reply,
-    reply_problem,
-)
+from rillet.runtime.logs import get_logger
+from rillet.runtime.serve.endpoints import RUN_ENDPOINTS, Endpoints, Served
+from rillet.runtime.serve.exchange import drain_body, reply, reply_problem
+from rillet.runtime.serve.limits import ServerLimits
 from rillet.runtime.serve.requests import CONFIG_KEYS, RequestRejected, input_schema
 from rillet.runtime.serve.viewer import PUBLIC_PATHS
 from rillet.runtime.serve.viewer_routes import viewer_routes
 from rillet.runtime.wire.sse import JSON, negotiate, to_tree
 
-__all__ = ["RunningServer", "create_app", "open_server", "serve", "served_names"]
+__all__ = ["RunningServer", "create_app", "is_loopback", "open_server", "serve", "served_names"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _RESERVED = frozenset({"events", "healthz", "ui"})
@@ -91,23 +90,43 @@ def served_names(runnables: Any, default_name: str | None = None) -> dict[str, A
 
 
 class _BearerAuth:
-    """Refuses every HTTP request without ``Authorization: Bearer <token>`` (constant-time)."""
+    """Refuses every HTTP request without ``Authorization: Bearer <token>``; the token is
+    compared in constant time (``hmac.compare_digest``)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
-        self.app, self.token = app, token.encode()
+    def __init__(self, app: ASGIApp, token: str, limits: ServerLimits) -> None:
+        self.app, self.token, self.limits = app, token.encode(), limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # The viewer's static page holds no data; its config and /events are guarded.
         if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not given:
-                await reply_problem(send, RequestRejected(
-                    401, "Unauthorized", "this server needs 'Authorization: Bearer <token>'"))
+                problem = RequestRejected(401, "Unauthorized",
+                                          "this server needs 'Authorization: Bearer <token>'")
+            elif not hmac.compare_digest(given.strip().encode(), self.token):
+                problem = RequestRejected(401, "Unauthorized", "wrong bearer token")
+            else:
+                await self.app(scope, receive, send)
                 return
-            if not hmac.compare_digest(given.strip().encode(), self.token):
-                await reply_problem(send, RequestRejected(401, "Unauthorized",
-                                                          "wrong bearer token"))
-                return
+            if await drain_body(receive, self.limits.max_body_bytes, self.limits.body_timeout):
+                await reply_problem(send, problem)
+            return
+        await self.app(scope, receive, send)
+
+
+class _BodyFirst:
+    """Endpoints that take no body (all but the POSTed run endpoints) answer only once the
+    request's body, if any, has arrived: see :func:`~rillet.runtime.serve.exchange.drain_body`."""
+
+    def __init__(self, app: ASGIApp, limits: ServerLimits, run_paths: frozenset[str]) -> None:
+        self.app, self.limits, self.run_paths = app, limits, run_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not (scope["method"] == "POST"
+                                            and scope["path"] in self.run_paths):
+            if not await drain_body(receive, self.limits.max_body_bytes,
+                                    self.limits.body_timeout):
+                return  # the client left
         await self.app(scope, receive, send)
 
 
@@ -149,20 +168,20 @@ def create_app(
     *,
     worker: Worker,
     token: str | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    ping_interval: float = 15.0,
+    limits: ServerLimits = ServerLimits(),
 ) -> Starlette:
     """The ASGI app serving ``runnables`` (one, or a dict name -> runnable) through ``worker``.
 
     Run it on a trio ASGI server (``serve`` uses hypercorn); ``app.state.endpoints.stopping``
-    ends the ``/events`` streams when set.
+    ends the ``/events`` streams when set. An exception that escapes an endpoint (a bug) is
+    answered with a JSON 500 naming its type, never a traceback, and the server goes on.
 
     Example::
 
         app = create_app({"joke": chain}, worker=worker, token="s3cret")
     """
     named = served_names(runnables)
-    endpoints = Endpoints(worker, max_body_bytes=max_body_bytes, ping_interval=ping_interval)
+    endpoints = Endpoints(worker, limits=limits)
     routes: list[BaseRoute] = [
         Route("/healthz", _asgi(endpoints.healthz), methods=["GET"]),
         Route("/events", _asgi(endpoints.events), methods=["GET"]),
@@ -195,10 +214,21 @@ def create_app(
         return JSONResponse({"status_code": exc.status_code, "type": kind, "message": message},
                             status_code=exc.status_code, headers=exc.headers)
 
-    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error})
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        get_logger(component="server").error("endpoint_crashed", path=request.url.path,
+                                              error=repr(exc)[:200])
+        message = (f"the server failed on this request ({type(exc).__name__}); it goes on "
+                   f"serving other requests")
+        return JSONResponse({"status_code": 500, "type": "InternalServerError",
+                             "message": message}, status_code=500)
+
+    app = Starlette(routes=routes, exception_handlers={404: http_error, 405: http_error,
+                                                       Exception: internal_error})
     app.state.endpoints = endpoints
+    run_paths = frozenset(path for paths in index.values() for path in paths)
+    app.add_middleware(_BodyFirst, limits=limits, run_paths=run_paths)
     if token:
-        app.add_middleware(_BearerAuth, token=token)
+        app.add_middleware(_BearerAuth, token=token, limits=limits)
     return app
 
 
@@ -210,13 +240,41 @@ class RunningServer:
     worker: Worker
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server to this machine.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+def _listening_sockets(config: Any, limits: ServerLimits) -> Any:
+    """hypercorn's sockets for ``config.bind``, with ``TCP_USER_TIMEOUT`` where Linux has it:
+    a connection whose peer acknowledges nothing for ``idle_timeout`` (it stopped reading, and
+    a write of ours is parked in the kernel) is dropped by the kernel, which ends the write."""
+    sockets = config.create_sockets()
+    for sock in sockets.insecure_sockets:
+        if hasattr(socket, "TCP_USER_TIMEOUT") and sock.family in (socket.AF_INET,
+                                                                    socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT,
+                            max(1, int(limits.idle_timeout * 1000)))
+        sock.listen(config.backlog)
+    return sockets
+
+
 async def serve(
     runnables: Any,
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    limits: ServerLimits = ServerLimits(),
     worker: Worker | None = None,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     backlog: int = 1024,
@@ -228,23 +286,31 @@ async def serve(
     When the trigger returns: new runs get 503, running runs finish within the worker's
     ``shutdown_timeout`` (then are cancelled), ``/events`` streams end, and the server stops.
     A worker passed in is drained too; without one, a ``Worker()`` is made for the server.
-    ``task_status.started`` receives the base URL (the real port when ``port=0``).
+    ``task_status.started`` receives the base URL (the real port when ``port=0``). Binding a
+    host other than loopback without a ``token`` logs a warning (``rillet serve`` refuses it
+    unless told ``--insecure``).
 
     Example::
 
-        trio.run(partial(serve, {"joke": chain}, port=8000, token=os.environ.get("TOKEN")))
+        trio.run(partial(serve, {"joke": chain}, port=8000, token=os.environ["RILLET_TOKEN"]))
     """
     from hypercorn.config import Config
-    from hypercorn.trio import serve as hypercorn_serve
+    from hypercorn.trio.run import worker_serve
+    from hypercorn.utils import wrap_app
 
+    if not token and not is_loopback(host):
+        get_logger(component="server").warning(
+            "serving_without_token", host=host,
+            message="anyone who can reach this address can run the served graphs")
     async with AsyncExitStack() as stack:
         if worker is None:
             worker = await stack.enter_async_context(Worker())
-        app = create_app(runnables, worker=worker, token=token, max_body_bytes=max_body_bytes)
+        app = create_app(runnables, worker=worker, token=token, limits=limits)
         config = Config()
         config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
         config.backlog, config.loglevel = backlog, log_level
         config.accesslog = None
+        config.keep_alive_timeout = limits.keep_alive_timeout
         config.graceful_timeout = 2.0  # runs are drained before the server stops listening
         endpoints: Endpoints = app.state.endpoints
 
@@ -259,8 +325,10 @@ async def serve(
                 task_status.started(binds[0])
 
         # hypercorn types its trigger and task_status narrowly; these duck-type what it calls.
-        await hypercorn_serve(
-            app, config,  # type: ignore[arg-type]
+        await worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, "asgi"),  # type: ignore[arg-type]
+            config,
+            sockets=_listening_sockets(config, limits),
             shutdown_trigger=stop_when_triggered,
             task_status=_Started(),  # type: ignore[arg-type]
         )

@@ -1,8 +1,10 @@
 """Wire formats: how values, events and streams cross a process boundary.
 
-Holds the msgpack/JSON value codec with its registry of wire types (:mod:`.codec`), JSON patch
-(:mod:`.jsonpatch`), the framed log-file format (:mod:`.logfile`) and server-sent events with
-content negotiation (:mod:`.sse`).
+Holds the msgpack/JSON value codec with its registry of wire types (:mod:`.codec`), the checks
+a decoded body passes before anything recurses into it, with the one nesting limit
+(:mod:`.checks`), JSON patch (:mod:`.jsonpatch`), the framed, checksummed log-file format
+(:mod:`.logformat`, with its writers in :mod:`.logfile`) and server-sent events with content
+negotiation (:mod:`.sse`).
 
 May import: :mod:`rillet.runtime.errors` only. Nothing here knows about runs, actors or HTTP
 servers, so every other subpackage can build on it.

@@ -1,62 +1,66 @@
-"""Event-log files: a header record, then one msgpack record per event, back to back.
+r"""Event-log files: writers, and the readers of :mod:`.logformat`.
 
-msgpack values delimit themselves, so a log needs no framing of its own and a reader can
-resume from any record boundary. The first record is the header ``{"rillet_log": 1, ...}``
-(the format version plus whatever the writer passed, e.g. the run id); every later record
-is whatever the writer wrote: bytes that are already one msgpack value, or a msgpack-ready
-tree such as ``rillet.runtime.wire.codec.encode_value(event)``. Readers return records as trees; decode
-them with ``rillet.runtime.wire.codec.decode_value``.
+Format version 2 (:mod:`.logformat` has the details and the readers)::
 
-A writer that dies mid-record leaves a truncated log. Readers then raise
-``TruncatedLogError`` naming the byte offset where the broken record starts and holding
-every complete record before it, so nothing already written is lost::
+    b"rillet\x00\x02"                         8 bytes: the format and its version
+    [length: u32 BE][crc32: u32 BE][payload]   one frame per record; payload is one msgpack value
+    ...
+
+The first record is the header ``{"rillet_log": 2, ...}`` (the format version plus whatever the
+writer passed, e.g. the run id); every later record is whatever the writer wrote: bytes that are
+already one msgpack value, or a msgpack-ready tree such as
+``rillet.runtime.wire.codec.encode_value(event)``. Readers return records as trees; decode them
+with ``rillet.runtime.wire.codec.decode_value``. A record is at most :data:`MAX_RECORD_BYTES`.
+
+The checksum (zlib's CRC-32) catches every flipped bit and garbage in the middle; the length
+catches a log cut short. Readers stop at the first bad frame and raise ``TruncatedLogError``
+naming the byte offset where it starts, how many bytes were skipped, and holding every good
+record before it, so nothing already written is lost::
 
     try:
         records = read_log("run.log").records
     except TruncatedLogError as exc:
-        records = exc.events
+        records = exc.events            # and exc.skipped bytes after exc.offset were not read
+
+Logs of format version 1 (back-to-back msgpack records, no frames: rillet before checksums) are
+still read, with the old, weaker detection: a damaged v1 record may decode wrong unnoticed.
 """
 
 from __future__ import annotations
 
-import io
 import os
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
 
-import attrs
 import msgpack
 import trio
 
-from rillet.runtime.errors import TruncatedLogError, WireFormatError
+from rillet.runtime.errors import WireFormatError
+from rillet.runtime.wire.logformat import (
+    MAGIC,
+    MAX_RECORD_BYTES,
+    LogContents,
+    frame_record,
+    header_record,
+    iter_log,
+    read_log,
+    read_log_header,
+)
 
 __all__ = [
+    "MAX_RECORD_BYTES",
     "AsyncLogWriter",
     "LogContents",
     "LogWriter",
+    "frame_record",
     "iter_log",
     "open_log_writer",
     "read_log",
     "read_log_header",
 ]
-
-_MAGIC = "rillet_log"
-_VERSION = 1
-_READ_SIZE = 64 * 1024
-_MISSING = object()
-
-
-@attrs.frozen
-class LogContents:
-    """A whole event log: its header (including ``"rillet_log"``) and its records as trees."""
-
-    header: dict[str, Any]
-    records: list[Any]
-
 
 class LogWriter:
     """Write an event log to a path or a binary file, one record per ``write``.
@@ -80,7 +84,7 @@ class LogWriter:
         *,
         header: Mapping[str, Any] | None = None,
     ) -> None:
-        header_record = _header_record(header)  # checked first, so a bad header leaves no file
+        first = header_record(header)  # checked first, so a bad header leaves no file
         self._packer = msgpack.Packer()
         self._owns_file = isinstance(path_or_file, (str, os.PathLike))
         self._file: BinaryIO = (
@@ -89,19 +93,21 @@ class LogWriter:
             else path_or_file
         )
         self._closed = False
-        self.write(header_record)
+        self.write_packed(MAGIC)
+        self.write(first)
 
     def write(self, record: Any) -> None:
         """Append one record: bytes holding one msgpack value, or a msgpack-ready tree.
 
         Raises:
-            WireFormatError: the tree holds a value msgpack cannot pack.
+            WireFormatError: the tree holds a value msgpack cannot pack, or is larger than
+                ``MAX_RECORD_BYTES``.
             ValueError: the writer is closed.
         """
         self.write_packed(_pack(self._packer, record))
 
     def write_packed(self, data: bytes) -> None:
-        """Append ``data``: zero or more whole msgpack records, back to back.
+        """Append ``data``: zero or more whole frames (:func:`frame_record`), back to back.
 
         Raises:
             ValueError: the writer is closed.
@@ -258,149 +264,10 @@ async def open_log_writer(
         await log.aclose()
 
 
-def read_log(path_or_bytes: str | os.PathLike[str] | bytes) -> LogContents:
-    """Read a whole event log from a path or from its bytes.
-
-    Example::
-
-        read_log("run.log").records     # -> [{'seq': 0}]
-
-    Raises:
-        TruncatedLogError: the log ends inside a record, or a record is not valid msgpack;
-            ``.offset`` is where that record starts, ``.events`` the records before it.
-        WireFormatError: the data is not a rillet event log (no header, or another version).
-    """
-    if isinstance(path_or_bytes, bytes):
-        name, data = "<bytes>", path_or_bytes
-    else:
-        name, data = os.fspath(path_or_bytes), Path(path_or_bytes).read_bytes()
-    # A BytesIO (which shares the bytes) rather than Unpacker.feed: feed is capped at
-    # max_buffer_size (100 MiB) in all, a file only per record.
-    header, records = _read(io.BytesIO(data), name)
-    events: list[Any] = []
-    try:
-        for record in records:
-            events.append(record)
-    except TruncatedLogError as exc:
-        exc.events = events
-        raise
-    return LogContents(header=header, records=events)
-
-
-def read_log_header(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The header of the event log at ``path`` (including ``"rillet_log"``), reading no record.
-
-    Example::
-
-        read_log_header("run.log")      # -> {'rillet_log': 1, 'run_id': 'r1'}
-
-    Raises:
-        TruncatedLogError: the file is empty. WireFormatError: it is not a rillet event log.
-    """
-    with open(path, "rb") as file:
-        header, _ = _read(file, os.fspath(path))
-    return header
-
-
-def iter_log(path: str | os.PathLike[str]) -> Generator[Any, None, None]:
-    """Yield the records of the event log at ``path`` one by one, in constant memory.
-
-    The header is checked before the first record. Close the iterator (``contextlib.closing``)
-    if you stop early, to close the file at once.
-
-    Example::
-
-        for record in iter_log("run.log"):
-            print(decode_value(record))
-
-    Raises:
-        TruncatedLogError: as ``read_log``, except that ``.events`` is empty: every record
-            before the broken one has been yielded already.
-        WireFormatError: the file is not a rillet event log.
-    """
-    name = os.fspath(path)
-    with open(path, "rb") as file:
-        _, records = _read(file, name)
-        yield from records
-
-
-def _read(file: BinaryIO, name: str) -> tuple[dict[str, Any], Iterator[Any]]:
-    """Check the header; return it and an iterator over the records after it."""
-    objects = _objects(file, name)
-    header = next(objects, _MISSING)
-    if header is _MISSING:
-        raise TruncatedLogError(
-            f"event log {name!r} is empty: expected a header record {{'rillet_log': 1, ...}}",
-            offset=0,
-            events=[],
-        )
-    if not isinstance(header, dict) or _MAGIC not in header:
-        raise WireFormatError(
-            f"{name!r} is not a rillet event log: its first record is "
-            f"{type(header).__name__} {header!r:.60}, expected a header {{'rillet_log': 1, ...}}"
-        )
-    version = header[_MAGIC]
-    if type(version) is not int or version != _VERSION:
-        raise WireFormatError(
-            f"event log {name!r} has format version {version!r}; "
-            f"this rillet reads version {_VERSION}"
-        )
-    return header, objects
-
-
-def _objects(file: BinaryIO, name: str) -> Iterator[Any]:
-    """Yield each complete msgpack value in ``file``; raise at the first broken one."""
-    unpacker = msgpack.Unpacker(file, raw=False, strict_map_key=False, read_size=_READ_SIZE)
-    # Where the last complete value ended. Unpacker.tell() after a failure or at the end of
-    # the data counts bytes of the broken value too, so only read it after a success.
-    end = 0
-    while True:
-        try:
-            value = next(unpacker)
-        except StopIteration:
-            break
-        except (ValueError, TypeError, msgpack.UnpackException) as exc:
-            raise TruncatedLogError(
-                f"event log {name!r} is malformed at byte {end}: {_reason(exc)}",
-                offset=end,
-                events=[],
-            ) from exc
-        end = unpacker.tell()
-        yield value
-    # The unpacker has read to end of file; bytes past the last value are a partial record.
-    lost = file.tell() - end
-    if lost:
-        raise TruncatedLogError(
-            f"event log {name!r} is truncated at byte {end}: "
-            f"the log ends {lost} byte{'s' if lost > 1 else ''} into a record",
-            offset=end,
-            events=[],
-        )
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "a string is not valid UTF-8"
-    if isinstance(exc, msgpack.FormatError):
-        return "not valid msgpack"
-    if isinstance(exc, msgpack.StackError):
-        return "values nest too deeply"
-    if isinstance(exc, msgpack.exceptions.BufferFull):
-        return "a record is larger than the reader's buffer"
-    if isinstance(exc, TypeError):
-        return f"a map key cannot be a Python dict key ({exc})"
-    return str(exc) or type(exc).__name__
-
-
-def _header_record(header: Mapping[str, Any] | None) -> dict[str, Any]:
-    if header is not None and _MAGIC in header:
-        raise ValueError(f"header key {_MAGIC!r} is reserved for the log format version")
-    return {_MAGIC: _VERSION, **(header or {})}
-
-
 def _pack(packer: Any, record: Any) -> bytes:
+    """``record`` (bytes of one msgpack value, or a tree) framed for the log."""
     if isinstance(record, bytes):
-        return record
+        return frame_record(record)
     try:
         data: bytes = packer.pack(record)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -408,4 +275,4 @@ def _pack(packer: Any, record: Any) -> bytes:
             f"cannot write a record of type {type(record).__name__!r} to an event log: {exc}; "
             f"encode it with rillet.runtime.wire.encode_value first"
         ) from exc
-    return data
+    return frame_record(data)

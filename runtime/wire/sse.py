@@ -1,7 +1,7 @@
 """What goes over HTTP: values as JSON or msgpack, server-sent events, content negotiation.
 
-Values travel as ``rillet.runtime.wire.codec`` trees (``encode_value``), so a client decodes exactly what a
-run produced (tuples, registered types such as documents). Two additions make any run
+Values travel as ``rillet.runtime.wire.codec`` trees (``encode_value``), so a client decodes
+exactly what a run produced (tuples, registered types such as documents). Two additions make any run
 output sendable:
 
 - an exception becomes ``wire.ErrorInfo`` (exceptions never go on the wire);
@@ -10,10 +10,12 @@ output sendable:
   chunk degrades one value instead of failing the stream. Register the type with
   ``register_wire_type`` for an exact round trip.
 
-JSON has no bytes: they become ``{"__rillet__": "bytes", "base64": ...}`` and come back as
-bytes. A stream is either SSE (``event: data`` / ``event: end`` / ``event: error``, one JSON
-document per ``data:`` line) or, with ``Accept: application/x-msgpack``, back-to-back msgpack
-maps ``{"event": ..., "data": ...}`` (msgpack values delimit themselves).
+JSON has no bytes and no NaN or infinities: they become
+``{"__rillet__": "bytes", "base64": ...}`` and ``{"__rillet__": "float", "value": "NaN"}`` and
+come back as themselves; a bare ``NaN`` token in a JSON body is refused. A stream is either SSE
+(``event: data`` / ``event: end`` / ``event: error``, one JSON document per ``data:`` line)
+or, with ``Accept: application/x-msgpack``, back-to-back msgpack maps
+``{"event": ..., "data": ...}`` (msgpack values delimit themselves).
 
 >>> sse_frame("data", to_tree({"a": (1, 2)}))
 b'event: data\\ndata: {"a": {"__rillet__": "tuple", "items": [1, 2]}}\\n\\n'
@@ -24,13 +26,16 @@ b'event: data\\ndata: {"a": {"__rillet__": "tuple", "items": [1, 2]}}\\n\\n'
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import math
 from typing import Any, Final
 
 import attrs
 import msgpack
 
 from rillet.runtime.errors import WireFormatError
+from rillet.runtime.wire.checks import check_tree
 from rillet.runtime.wire.codec import decode_value, encode_value, error_info
 
 __all__ = [
@@ -52,20 +57,27 @@ JSON: Final = "application/json"
 MSGPACK: Final = "application/x-msgpack"
 SSE: Final = "text/event-stream"
 _TAG = "__rillet__"
+_NON_FINITE: Final = ("NaN", "Infinity", "-Infinity")
 # What a client that asks for JSON or SSE may write in Accept; anything else is not ours.
 _JSON_RANGES: Final = frozenset({JSON, SSE, "*/*", "application/*", "text/*"})
 
 
 def to_tree(value: Any) -> Any:
-    """``value`` as a msgpack-ready wire tree; never fails (see the module docstring).
+    """``value`` as a msgpack-ready wire tree (see the module docstring).
 
     >>> to_tree({"error": KeyError("k")})
     {'error': {'__rillet__': 'ErrorInfo', 'type': 'KeyError', 'message': "'k'"}}
+
+    Raises:
+        WireFormatError: only when ``value`` nests too deeply to encode at all.
     """
     try:
-        return encode_value(value)
-    except WireFormatError:
-        return encode_value(sendable(value))
+        try:
+            return encode_value(value)
+        except WireFormatError:
+            return encode_value(sendable(value))
+    except RecursionError:
+        raise WireFormatError(f"a {type(value).__name__} nests too deeply to send") from None
 
 
 def sendable(value: Any) -> Any:
@@ -101,27 +113,80 @@ def _json_default(value: Any) -> Any:
 
 
 def _json_object_hook(obj: dict[str, Any]) -> Any:
-    if obj.get(_TAG) == "bytes" and isinstance(obj.get("base64"), str) and len(obj) == 2:
-        return base64.b64decode(obj["base64"])
+    tag = obj.get(_TAG)
+    if tag == "bytes" and isinstance(obj.get("base64"), str) and len(obj) == 2:
+        try:
+            return base64.b64decode(obj["base64"], validate=True)
+        except binascii.Error as error:
+            raise WireFormatError(
+                f'{{"{_TAG}": "bytes"}} needs base64 text in "base64", got '
+                f"{obj['base64']!r:.40} ({error})") from None
+    if tag == "float" and obj.get("value") in _NON_FINITE and len(obj) == 2:
+        return float(obj["value"])
     return obj
 
 
+def _refuse_constant(name: str) -> Any:
+    raise WireFormatError(
+        f'{name} is not a JSON number; send it as {{"{_TAG}": "float", "value": "{name}"}}')
+
+
+def _finite(tree: Any) -> Any:
+    """``tree`` with NaN and the infinities as tagged maps: standard JSON has no such numbers."""
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return {_TAG: "float", "value": "NaN" if tree != tree else
+                "Infinity" if tree > 0 else "-Infinity"}
+    if isinstance(tree, dict):
+        return {key: _finite(value) for key, value in tree.items()}
+    if isinstance(tree, list):
+        return [_finite(value) for value in tree]
+    return tree
+
+
+def _json_text(tree: Any, *, ascii_only: bool) -> str:
+    try:
+        return json.dumps(tree, default=_json_default, ensure_ascii=ascii_only, allow_nan=False)
+    except ValueError as error:
+        if "Out of range float" not in str(error):
+            raise
+        return json.dumps(_finite(tree), default=_json_default, ensure_ascii=ascii_only)
+
+
 def dumps(tree: Any, media_type: str) -> bytes:
-    """Serialise a wire tree as JSON (one line) or msgpack."""
-    if media_type == MSGPACK:
-        data: bytes = msgpack.packb(tree)
-        return data
-    return json.dumps(tree, default=_json_default, ensure_ascii=False).encode()
+    """Serialise a wire tree as JSON (one line of standard JSON) or msgpack.
+
+    Bytes and non-finite floats travel in JSON as tagged maps that :func:`decode_body` turns
+    back; a string with a lone surrogate is written with ``\\u`` escapes.
+
+    Raises:
+        WireFormatError: the tree nests too deeply to write, or msgpack cannot hold a value.
+    """
+    try:
+        if media_type == MSGPACK:
+            data: bytes = msgpack.packb(tree)
+            return data
+        try:
+            return _json_text(tree, ascii_only=False).encode()
+        except UnicodeEncodeError:
+            return _json_text(tree, ascii_only=True).encode()
+    except RecursionError:
+        raise WireFormatError("a value nests too deeply to write") from None
+    except (ValueError, TypeError, OverflowError) as error:
+        raise WireFormatError(f"cannot write a value as {media_type}: {error}") from error
 
 
-def decode_body(data: bytes, media_type: str, *, lenient: bool = False) -> Any:
+def decode_body(data: bytes, media_type: str, *, lenient: bool = False,
+                max_nesting: int | None = None) -> Any:
     """Decode a request or response body (JSON or msgpack) back into values.
 
     ``lenient`` decodes values of unregistered types as descriptions (see
-    :func:`decode_lenient`) instead of failing: what clients use.
+    :func:`decode_lenient`) instead of failing: what clients use. ``max_nesting`` refuses
+    trees that break :func:`rillet.runtime.wire.checks.check_tree`'s rules before anything
+    recurses into them: what servers use.
 
     Raises:
-        WireFormatError: the bytes are not valid JSON/msgpack, or hold an unknown wire tag.
+        WireFormatError: the bytes are not valid JSON/msgpack (``NaN`` and integers Python
+            will not parse included), hold an unknown wire tag, or break ``max_nesting``.
     """
     if media_type == MSGPACK:
         try:
@@ -131,10 +196,22 @@ def decode_body(data: bytes, media_type: str, *, lenient: bool = False) -> Any:
                 f"not valid msgpack ({str(exc) or type(exc).__name__})") from exc
     else:
         try:
-            tree = json.loads(data, object_hook=_json_object_hook)
+            tree = json.loads(data, object_hook=_json_object_hook,
+                              parse_constant=_refuse_constant)
+        except WireFormatError:
+            raise
+        except RecursionError:
+            raise WireFormatError("not valid JSON here: it nests too deeply to parse") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise WireFormatError(f"not valid JSON ({exc})") from exc
-    return decode_lenient(tree) if lenient else decode_value(tree)
+        except ValueError as exc:  # e.g. an integer past sys.get_int_max_str_digits()
+            raise WireFormatError(f"not valid JSON here ({exc})") from exc
+    if max_nesting is not None:
+        check_tree(tree, what="the body", max_nesting=max_nesting)
+    try:
+        return decode_lenient(tree) if lenient else decode_value(tree)
+    except RecursionError:
+        raise WireFormatError("the body nests too deeply to decode") from None
 
 
 def decode_lenient(tree: Any) -> Any:

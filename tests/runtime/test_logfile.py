@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-import random
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -10,10 +10,21 @@ from typing import Any
 import msgpack
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rillet.runtime.errors import TruncatedLogError, WireFormatError
 from rillet.runtime.wire.codec import decode_value, encode_value
-from rillet.runtime.wire.logfile import LogContents, LogWriter, iter_log, open_log_writer, read_log
+from rillet.runtime.wire.logfile import (
+    MAX_RECORD_BYTES,
+    LogContents,
+    LogWriter,
+    frame_record,
+    iter_log,
+    open_log_writer,
+    read_log,
+)
+from rillet.runtime.wire.logformat import MAGIC
 
 RECORDS: list[Any] = [
     {"seq": 0, "event": "run_started", "data": {"input": {"topic": "parrot"}}},
@@ -41,20 +52,23 @@ def named(path: Path) -> str:
 
 
 def record_ends(data: bytes) -> list[int]:
-    """Byte offset where each complete msgpack value ends (header first)."""
-    unpacker = msgpack.Unpacker(raw=False)
-    unpacker.feed(data)
-    ends = []
-    for _ in unpacker:
-        ends.append(unpacker.tell())
+    """Byte offset where each complete frame ends (the header's first)."""
+    offset, ends = len(MAGIC), []
+    while offset + 8 <= len(data):
+        length = int.from_bytes(data[offset:offset + 4], "big")
+        if offset + 8 + length > len(data):
+            break
+        offset += 8 + length
+        ends.append(offset)
     return ends
 
 
 def test_records_come_back_with_the_header(tmp_path: Path) -> None:
     """A log holds the header (with the format version) and every record, in order."""
     path = tmp_path / "run.log"
-    write_log(path)
-    assert read_log(path) == LogContents(header={"rillet_log": 1, "run_id": "r1"}, records=RECORDS)
+    data = write_log(path)
+    assert data.startswith(MAGIC)
+    assert read_log(path) == LogContents(header={"rillet_log": 2, "run_id": "r1"}, records=RECORDS)
     assert read_log(str(path)).records == RECORDS
     assert read_log(path.read_bytes()).records == RECORDS
     with contextlib.closing(iter_log(path)) as records:
@@ -62,13 +76,13 @@ def test_records_come_back_with_the_header(tmp_path: Path) -> None:
 
 
 def test_pre_encoded_bytes_and_wire_trees_are_records(tmp_path: Path) -> None:
-    """Bytes are written as they are; trees from encode_value decode back exactly."""
+    """Bytes are framed as they are; trees from encode_value decode back exactly."""
     path = tmp_path / "run.log"
     with LogWriter(path) as log:
         log.write(msgpack.packb({"already": "packed"}))
         log.write(encode_value({"t": (1, 2)}))
     contents = read_log(path)
-    assert contents.header == {"rillet_log": 1}
+    assert contents.header == {"rillet_log": 2}
     assert contents.records[0] == {"already": "packed"}
     assert decode_value(contents.records[1]) == {"t": (1, 2)}
 
@@ -93,7 +107,8 @@ def test_the_version_key_is_reserved(tmp_path: Path) -> None:
 
 
 def test_an_unpackable_record_is_refused_and_the_writer_goes_on(tmp_path: Path) -> None:
-    """A record msgpack cannot pack raises at write time and leaves no partial bytes."""
+    """A record msgpack cannot pack (or too large for a frame) raises at write time and leaves
+    no partial bytes."""
     path = tmp_path / "run.log"
     with LogWriter(path) as log:
         log.write("before")
@@ -103,35 +118,37 @@ def test_an_unpackable_record_is_refused_and_the_writer_goes_on(tmp_path: Path) 
             r"rillet\.runtime\.wire\.encode_value first$",
         ):
             log.write({"big": [1, 2, object()]})
+        with pytest.raises(WireFormatError, match=rf"^an event-log record is "
+                           rf"{MAX_RECORD_BYTES + 1} bytes; the limit is {MAX_RECORD_BYTES}$"):
+            log.write(b"x" * (MAX_RECORD_BYTES + 1))
         log.write("after")
     assert read_log(path).records == ["before", "after"]
 
 
 def expected_cut(data: bytes, cut: int) -> tuple[int, list[Any]]:
     """Where a log cut at ``cut`` breaks, and the records complete before that."""
-    ends = record_ends(data)
-    complete = [end for end in ends if end <= cut]
-    offset = complete[-1] if complete else 0
+    complete = [end for end in record_ends(data) if end <= cut]
+    offset = complete[-1] if complete else len(MAGIC)
     return offset, RECORDS[: max(len(complete) - 1, 0)]
 
 
 def test_a_log_cut_at_any_byte_keeps_every_complete_record(tmp_path: Path) -> None:
-    """Cut anywhere, a log either reads as its complete records or names the cut record."""
+    """Cut anywhere, a log either reads as its complete records or says where the cut record
+    starts and how many bytes it skipped."""
     data = write_log(tmp_path / "full.log")
     ends = set(record_ends(data))
     path = tmp_path / "cut.log"
     for cut in range(len(data) + 1):
-        offset, complete = expected_cut(data, cut)
         path.write_bytes(data[:cut])
         if cut in ends:
-            assert read_log(path).records == complete
+            assert read_log(path).records == expected_cut(data, cut)[1]
             continue
+        offset, complete = expected_cut(data, cut) if cut >= len(MAGIC) else (0, [])
         for source in (path, data[:cut]):
             with pytest.raises(TruncatedLogError) as info:
                 read_log(source)
-            assert info.value.offset == offset <= cut
+            assert (info.value.offset, info.value.skipped) == (offset, cut - offset)
             assert info.value.events == complete
-            assert f" at byte {offset}: " in str(info.value) or "is empty" in str(info.value)
         yielded: list[Any] = []
         with pytest.raises(TruncatedLogError) as info:
             yielded.extend(iter_log(path))
@@ -140,53 +157,120 @@ def test_a_log_cut_at_any_byte_keeps_every_complete_record(tmp_path: Path) -> No
 
 
 def test_a_truncation_names_the_file_and_the_lost_bytes(tmp_path: Path) -> None:
-    """The message says which log, where the broken record starts and how much is lost."""
+    """The message says which log, where the broken record starts and what was skipped."""
     path = tmp_path / "run.log"
     data = write_log(path)
     path.write_bytes(data[:-3])
     offset = record_ends(data)[-2]
-    lost = len(data) - 3 - offset
+    length = len(data) - offset - 8
     with pytest.raises(
         TruncatedLogError,
-        match=rf"^event log {named(path)} is truncated at byte {offset}: "
-        rf"the log ends {lost} bytes into a record$",
+        match=rf"^event log {named(path)} is truncated at byte {offset}: the log ends "
+        rf"{length - 3} of {length} bytes into a record; skipped the last {length + 5} bytes$",
     ):
         read_log(path)
 
 
-@pytest.mark.parametrize(
-    ("garbage", "reason"),
-    [(b"\xc1", "not valid msgpack"), (b"\xa2\xff\xfe", "a string is not valid UTF-8")],
-    ids=["reserved-byte", "bad-utf8"],
-)
-def test_garbage_in_the_middle_is_malformed_at_its_offset(
-    tmp_path: Path, garbage: bytes, reason: str
-) -> None:
-    """Garbage between records stops the read there, keeping the records before it."""
+def test_every_single_bit_flip_is_caught_at_its_record(tmp_path: Path) -> None:
+    """Flip any one bit after the prefix: the read keeps exactly the records before the damaged
+    one and raises one TruncatedLogError there; nothing ever decodes wrong."""
     data = write_log(tmp_path / "full.log")
     ends = record_ends(data)
-    middle = ends[3]  # after the header and three records
+    for bit in range(len(MAGIC) * 8, len(data) * 8):
+        corrupt = bytearray(data)
+        corrupt[bit // 8] ^= 1 << (bit % 8)
+        damaged = next(i for i, end in enumerate(ends) if bit // 8 < end)
+        offset = ends[damaged - 1] if damaged else len(MAGIC)
+        with pytest.raises(TruncatedLogError) as info:
+            read_log(bytes(corrupt))
+        assert info.value.events == RECORDS[: max(damaged - 1, 0)]
+        assert (info.value.offset, info.value.skipped) == (offset, len(data) - offset)
+
+
+@pytest.mark.parametrize(
+    ("garbage", "reason"),
+    [(b"\xc1", "the log ends inside a record's frame"),
+     (b"\x00\x00\x00\x03\x00\x00\x00\x00abc", "the record's checksum does not match"),
+     (b"\xff" * 12, "a record claims 4294967295 bytes, over the 16777216-byte limit")],
+    ids=["one-byte", "bad-checksum", "huge-length"],
+)
+def test_garbage_appended_keeps_every_record(tmp_path: Path, garbage: bytes,
+                                             reason: str) -> None:
+    """Garbage after the last record costs nothing written: every record is kept, and the
+    error says what the garbage looked like and how much was skipped."""
+    data = write_log(tmp_path / "full.log")
     path = tmp_path / "bad.log"
-    path.write_bytes(data[:middle] + garbage + data[middle:])
-    message = rf"^event log {named(path)} is malformed at byte {middle}: {reason}$"
-    with pytest.raises(TruncatedLogError, match=message) as info:
+    path.write_bytes(data + garbage)
+    kind = "truncated" if len(garbage) < 8 else "corrupt"
+    with pytest.raises(TruncatedLogError, match=rf"^event log {named(path)} is {kind} at byte "
+                       rf"{len(data)}: {re.escape(reason)}") as info:
+        read_log(path)
+    assert (info.value.events, info.value.skipped) == (RECORDS, len(garbage))
+
+
+def test_garbage_in_the_middle_stops_the_read_there(tmp_path: Path) -> None:
+    """Bytes inserted between records: the records before are kept, the rest skipped."""
+    data = write_log(tmp_path / "full.log")
+    middle = record_ends(data)[3]  # after the header and three records
+    path = tmp_path / "bad.log"
+    path.write_bytes(data[:middle] + b"\x00\x00\x00\x01\x00\x00\x00\x00\xc1" + data[middle:])
+    with pytest.raises(TruncatedLogError, match=rf"^event log {named(path)} is corrupt at byte "
+                       rf"{middle}: the record's checksum does not match; skipped") as info:
         read_log(path)
     assert info.value.offset == middle
     assert info.value.events == RECORDS[:3]
-    with pytest.raises(TruncatedLogError, match=message):
+    with pytest.raises(TruncatedLogError, match="checksum does not match"):
         list(iter_log(path))
 
 
-def test_random_corruption_never_escapes_as_another_error(tmp_path: Path) -> None:
-    """Flipped bytes give records or a WireFormatError, never a stray msgpack exception."""
-    data = write_log(tmp_path / "full.log")
-    rng = random.Random(1234)
-    for _ in range(300):
-        corrupt = bytearray(data)
-        for _ in range(rng.randint(1, 4)):
-            corrupt[rng.randrange(len(corrupt))] = rng.randrange(256)
-        with contextlib.suppress(WireFormatError):
-            read_log(bytes(corrupt))
+def _damage(data: bytes, how: str, at: int, garbage: bytes) -> tuple[bytes, int]:
+    """``data`` damaged one way, and the first byte the damage touches."""
+    at = len(MAGIC) + at % (len(data) - len(MAGIC) + 1)
+    if how == "flip":
+        at = min(at, len(data) - 1)
+        return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1:], at
+    if how == "cut":
+        return data[:at], at
+    if how == "insert":
+        return data[:at] + garbage + data[at:], at
+    return data + garbage, len(data)
+
+
+#: ``RILLET_FUZZ_SCALE=100 python -m bench.soak fuzz`` runs the fuzz tests 100 times longer.
+FUZZ_SCALE = float(os.environ.get("RILLET_FUZZ_SCALE", "1"))
+
+
+@settings(max_examples=int(300 * FUZZ_SCALE), deadline=None)
+@given(records=st.lists(st.recursive(
+           st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=20)
+           | st.binary(max_size=20), lambda inner: st.lists(inner, max_size=4)
+           | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=10)
+           .filter(lambda record: not isinstance(record, bytes)),  # bytes: one packed value
+           max_size=12),
+       how=st.sampled_from(["flip", "cut", "insert", "append"]), at=st.integers(0, 10**6),
+       garbage=st.binary(min_size=1, max_size=40))
+def test_damaged_logs_keep_every_record_before_the_damage(
+    records: list[Any], how: str, at: int, garbage: bytes,
+) -> None:
+    """Fuzz: truncated, flipped, inserted or appended bytes. The read keeps exactly the records
+    whose frames end before the damage, then raises one TruncatedLogError, whose offset plus
+    skipped bytes is the whole log; never an other error, never a wrong record."""
+    buffer = io.BytesIO()
+    with LogWriter(buffer, header={"run_id": "fuzz"}) as log:
+        for record in records:
+            log.write(record)
+    data = buffer.getvalue()
+    damaged, first = _damage(data, how, at, garbage)
+    try:
+        contents = read_log(damaged)
+    except TruncatedLogError as error:
+        kept = [end for end in record_ends(data) if end <= first]
+        assert error.events == records[: max(len(kept) - 1, 0)]
+        assert error.offset + error.skipped == len(damaged)
+        assert error.skipped > 0 or error.offset == len(MAGIC)  # or the header itself is gone
+        return
+    assert how == "cut" and first in record_ends(data)  # cut at a record boundary
+    assert contents.records == records[: record_ends(data).index(first)]
 
 
 def test_an_empty_file_is_a_truncated_log(tmp_path: Path) -> None:
@@ -196,40 +280,56 @@ def test_an_empty_file_is_a_truncated_log(tmp_path: Path) -> None:
     with pytest.raises(
         TruncatedLogError,
         match=rf"^event log {named(path)} is empty: "
-        r"expected a header record \{'rillet_log': 1, \.\.\.\}$",
+        r"expected the format prefix and a header record \{'rillet_log': 2, \.\.\.\}$",
     ) as info:
         read_log(path)
-    assert (info.value.offset, info.value.events) == (0, [])
+    assert (info.value.offset, info.value.events, info.value.skipped) == (0, [], 0)
     with pytest.raises(TruncatedLogError, match="is empty"):
         list(iter_log(path))
 
 
 @pytest.mark.parametrize(
-    "first",
-    [[1, 2], {"run_id": "r1"}, "rillet_log"],
-    ids=["list", "map-without-version", "str"],
+    ("content", "message"),
+    [(msgpack.packb([1, 2]), "it starts with"), (b"PK\x03\x04zip", "it starts with"),
+     (msgpack.packb({"run_id": "r1"}), "its first record is dict"),
+     (MAGIC + frame_record(msgpack.packb("rillet_log")), "its first record is str")],
+    ids=["msgpack-list", "other-file", "v1-map-without-version", "v2-without-header"],
 )
-def test_a_file_without_a_header_is_not_a_log(tmp_path: Path, first: Any) -> None:
-    """msgpack that does not start with the header is refused outright."""
-    path = tmp_path / "other.msgpack"
-    path.write_bytes(msgpack.packb(first) + msgpack.packb("record"))
-    with pytest.raises(
-        WireFormatError, match=rf"^{named(path)} is not a rillet event log: its first record is "
-    ) as info:
+def test_a_file_without_a_header_is_not_a_log(tmp_path: Path, content: bytes,
+                                              message: str) -> None:
+    """A file that does not start like a log is refused outright, not read as damage."""
+    path = tmp_path / "other.bin"
+    path.write_bytes(content + msgpack.packb("record"))
+    with pytest.raises(WireFormatError, match=rf"^{named(path)} is not a rillet event log: "
+                                              rf"{message}") as info:
         read_log(path)
     assert not isinstance(info.value, TruncatedLogError)
     with pytest.raises(WireFormatError, match="is not a rillet event log"):
         list(iter_log(path))
 
 
-def test_another_format_version_is_refused() -> None:
+@pytest.mark.parametrize("data", [msgpack.packb({"rillet_log": 3}),
+                                  MAGIC + frame_record(msgpack.packb({"rillet_log": 3}))],
+                         ids=["v1-layout", "v2-layout"])
+def test_another_format_version_is_refused(data: bytes) -> None:
     """A log from a newer rillet says which version it is."""
-    data = msgpack.packb({"rillet_log": 2}) + msgpack.packb("record")
     with pytest.raises(
         WireFormatError,
-        match=r"^event log '<bytes>' has format version 2; this rillet reads version 1$",
+        match=r"^event log '<bytes>' has format version 3; this rillet reads versions 1 and 2$",
     ):
-        read_log(data)
+        read_log(data + msgpack.packb("record"))
+
+
+def test_a_version_1_log_is_still_read() -> None:
+    """Logs written before checksums (back-to-back msgpack) read as before; a cut one keeps
+    its complete records and says how much it skipped."""
+    old = msgpack.packb({"rillet_log": 1, "run_id": "r1"}) + b"".join(
+        msgpack.packb(record) for record in RECORDS)
+    assert read_log(old) == LogContents(header={"rillet_log": 1, "run_id": "r1"}, records=RECORDS)
+    with pytest.raises(TruncatedLogError, match=r"is truncated at byte \d+: the log ends inside a "
+                                                r"record; skipped the last 3 bytes$") as info:
+        read_log(old + msgpack.packb("more")[:3])
+    assert info.value.events == RECORDS
 
 
 def chunks(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -242,18 +342,18 @@ async def test_async_writer_batches_records_into_the_file(tmp_path: Path) -> Non
     async with open_log_writer(trio.Path(path), header={"run_id": "r1"}, buffer_bytes=1000) as log:
         for record in chunks(100):
             await log.write(record)
-        # ~70 bytes a record and a 1000-byte buffer: all but the last batch is on disk.
+        # ~80 bytes a framed record and a 1000-byte buffer: all but the last batch is on disk.
         on_disk = read_log(path).records
         assert on_disk == chunks(len(on_disk)) and 85 <= len(on_disk) < 100
     contents = read_log(path)
-    assert contents.header == {"rillet_log": 1, "run_id": "r1"}
+    assert contents.header == {"rillet_log": 2, "run_id": "r1"}
     assert contents.records == chunks(100)
 
 
 async def test_write_nowait_refuses_only_when_the_buffer_is_full(tmp_path: Path) -> None:
     """write_nowait never blocks: a full buffer is trio.WouldBlock, and the record is not taken."""
     path = tmp_path / "run.log"
-    size = len(msgpack.packb(chunks(1)[0]))
+    size = len(frame_record(msgpack.packb(chunks(1)[0])))
     async with open_log_writer(path, buffer_bytes=3 * size) as log:
         written = 0
         with pytest.raises(trio.WouldBlock):

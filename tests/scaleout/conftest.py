@@ -120,7 +120,7 @@ def prefix() -> str:
 
 
 class Workers:
-    """Worker processes (``python -m rillet.runtime.cli.worker worker``) with logs in ``tmp_path``."""
+    """Worker processes (``python -m rillet.runtime.cli.worker worker``), logs in ``tmp_path``."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path

@@ -40,7 +40,7 @@ def _sse_data(text: str) -> list[Any]:
 
 async def test_server_with_a_gateway_runs_requests_on_queue_workers() -> None:
     """invoke, stream and stream_events through the queue: a worker runs them, the server
-    relays outputs and events; /events explains that it needs the in-process worker."""
+    relays outputs and events; /events explains that it needs an event feed."""
     queue, log = InMemoryRunQueue(lease_timeout=5.0), InMemoryEventLog()
     client = ScaleoutClient(queue, log)
     served = {"slow_chain": GRAPHS["slow_chain"]}
@@ -62,8 +62,8 @@ async def test_server_with_a_gateway_runs_requests_on_queue_workers() -> None:
             assert events[0]["event"] == "on_chain_start" and events[-1]["event"] == "on_chain_end"
             assert events[-1]["data"]["output"] == expected_output(2)
 
-            reply = await http.get("/events")
-            assert reply.status_code == 503 and "--redis" in reply.json()["message"]
+            reply = await http.get("/events")  # this client has no event feed
+            assert reply.status_code == 503 and "event feed" in reply.json()["message"]
             health = await http.get("/healthz")
             assert health.status_code == 200
         worker.stop()

@@ -64,3 +64,21 @@ def make_ticks(
 
 
 ticks, _ = make_ticks(5, 0.01)
+
+
+async def _echo(value: object) -> object:
+    return value
+
+
+#: Returns its input: what the fuzz and malformed-input tests send comes back as it was decoded.
+echo = RunnableLambda(_echo, name="echo")
+
+
+class Undrawable(RunnableLambda):  # type: ignore[misc]
+    """A runnable whose drawing fails: a bug inside an endpoint, for the catch-all 500."""
+
+    def draw_ascii(self) -> str:
+        raise RuntimeError("drawing is broken")
+
+
+undrawable = Undrawable(_echo, name="undrawable")

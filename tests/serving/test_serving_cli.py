@@ -89,6 +89,32 @@ def test_serve_answers_then_stops_on_sigterm() -> None:
         server.wait()
 
 
+def test_serving_beyond_loopback_needs_a_token_or_insecure() -> None:
+    """--host 0.0.0.0 without a token is refused (exit 2) with what to do; --token is warned
+    about (ps shows it); RILLET_TOKEN is the way (issue 20.10)."""
+    refused = rillet("serve", f"{APPS}:chains", "--host", "0.0.0.0", "--port", "0")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("rillet: error: refusing to serve on 0.0.0.0 without a "
+                                     "token: anyone who can reach it could run your graphs. "
+                                     "Set RILLET_TOKEN")
+    assert "--insecure" in refused.stderr
+    for extra, env in ((["--insecure"], {}), ([], {"RILLET_TOKEN": "s3cret"}),
+                       (["--token", "s3cret"], {})):
+        server = subprocess.Popen(
+            [sys.executable, "-m", "rillet.runtime.cli", "serve", f"{APPS}:chains", "--host",
+             "0.0.0.0", "--port", "0", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env={**os.environ, **env})
+        try:
+            assert server.stdout is not None
+            assert server.stdout.readline().startswith("rillet: serving on http://0.0.0.0:")
+            server.send_signal(signal.SIGTERM)
+            _, err = server.communicate(timeout=15)
+            assert ("--token is visible" in err) == ("--token" in extra)
+        finally:
+            server.kill()
+            server.wait()
+
+
 async def tail_events(command: list[str], *flags: str) -> tuple[int, str]:
     """Run ``command + ["events", URL, *flags]`` against a served joke while a client invokes
     it; its exit code and stdout."""

@@ -10,6 +10,7 @@ from serving_apps import JOKE, joke, make_ticks, pair
 
 from rillet.runtime.engine.worker import Worker
 from rillet.runtime.events.runlog import RunLogPatch
+from rillet.runtime.serve.limits import ServerLimits
 from rillet.runtime.serve.server import RunningServer, open_server
 from rillet.runtime.wire.sse import JSON, MSGPACK
 
@@ -113,7 +114,7 @@ async def test_bad_requests_get_a_clear_4xx_and_the_server_keeps_serving(
     """Each refusal names what was expected and what arrived; the next request still works."""
     served = {"joke": joke, "pair": pair}
     async with Worker() as worker, open_server(served, worker=worker,
-                                               max_body_bytes=1000) as running:
+                                               limits=ServerLimits(max_body_bytes=1000)) as running:
         async with httpx.AsyncClient(base_url=running.url, timeout=5) as client:
             url = kwargs.pop("url", "/joke/invoke")
             reply = await client.post(url, **kwargs)  # type: ignore[arg-type]
@@ -130,7 +131,7 @@ async def test_a_chunked_body_is_cut_off_at_the_limit() -> None:
             yield b"x" * 500
 
     async with Worker() as worker, open_server({"joke": joke}, worker=worker,
-                                               max_body_bytes=1000) as running:
+                                               limits=ServerLimits(max_body_bytes=1000)) as running:
         async with httpx.AsyncClient(base_url=running.url, timeout=5) as client:
             reply = await client.post("/joke/invoke", content=chunks())
     assert reply.status_code == 413
@@ -216,7 +217,7 @@ async def test_the_events_channel_carries_every_run(server: RunningServer,
                                                     client: httpx.AsyncClient,
                                                     media: str) -> None:
     """GET /events streams the events of runs started by other clients, filtered."""
-    params = {"include_types": "chain", "policy": "block", "bound": "100"}
+    params = {"include_types": "chain", "policy": "drop_oldest", "bound": "100"}
     async with client.stream("GET", "/events", params=params,
                              headers={"accept": media}) as feed:
         from rillet.runtime.wire.codec import decode_value

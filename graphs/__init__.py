@@ -16,13 +16,16 @@ from rillet.graphs.graph import Graph, GraphError
 from rillet.graphs.lambdas import RunnableGenerator, RunnableLambda, chain
 from rillet.graphs.parallel import RunnableParallel
 from rillet.graphs.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
+from rillet.graphs.remote import RemoteRunnable
 from rillet.graphs.retry import RunnableRetry, RunnableWithFallbacks
 from rillet.graphs.sequence import RunnableSequence
+from rillet.runtime.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "DrawableGraph",
     "Graph",
     "GraphError",
+    "RemoteRunnable",
     "Runnable",
     "RunnableAssign",
     "RunnableBinding",
@@ -41,3 +44,5 @@ __all__ = [
     "ensure_config",
     "merge_configs",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -8,9 +8,10 @@ per run — or a *composite* that wires its children's actors together (``_wire`
 - ``_astream(input, ctx)``: an async generator over the whole input (chat models);
 - ``_ainvoke(input, ctx)``: one output for the whole input (prompts, retrievers, functions).
 
-``ctx`` is the node's :class:`~rillet.runtime.engine.scope.RunScope` (``ctx.run_id``, ``ctx.name``,
+``ctx`` is the node's :class:`~rillet.runtime.lowlevel.RunScope` (``ctx.run_id``, ``ctx.name``,
 ``ctx.config``). Every public method (``invoke``, ``stream``, ``astream``, ``batch`` …) is
-built on :meth:`Runnable._launch`, which starts one supervised run.
+built on :meth:`Runnable.launch`, which starts one supervised run: a Runnable is the engine's
+:class:`~rillet.runtime.lowlevel.Launchable`.
 
 >>> from rillet.graphs import RunnableLambda
 >>> (RunnableLambda(lambda x: x + 1) | (lambda x: x * 2)).invoke(3)
@@ -29,18 +30,42 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Unpack
 
-from rillet.graphs.config import RunnableConfig, ensure_config
+import attrs
+
+from rillet.graphs.config import RunnableConfig
 from rillet.graphs.slots import Slot
-from rillet.runtime.chunks import DELTA, SNAPSHOT, Accumulator
-from rillet.runtime.engine.actors import invoke_actor, stream_actor, transform_actor
-from rillet.runtime.engine.bridge import run_sync
-from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet
-from rillet.runtime.engine.scope import MISSING, RunScope, RunState, current_scope
-from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
-from rillet.runtime.engine.supervisor import RunHandle, Wiring, launch_run
-from rillet.runtime.events.bus import EventBus
-from rillet.runtime.events.filters import EventFilter, FilterOptions
-from rillet.runtime.events.render import render_event
+from rillet.runtime import (
+    DEFAULT_BOUND,
+    Accumulator,
+    AsyncRunStream,
+    EventBus,
+    EventFilter,
+    EventStream,
+    RunHandle,
+    SyncRunStream,
+    current_scope,
+    render_event,
+)
+from rillet.runtime.lowlevel import (
+    DELTA,
+    MISSING,
+    SNAPSHOT,
+    Emitter,
+    FeedSource,
+    FilterOptions,
+    Launchable,
+    Outlet,
+    RunConfig,
+    RunLogBuilder,
+    RunScope,
+    RunState,
+    Wiring,
+    invoke_actor,
+    launch_run,
+    run_sync,
+    stream_actor,
+    transform_actor,
+)
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -73,17 +98,28 @@ class Runnable(Generic[In, Out]):
         """Whether the output stream carries deltas or snapshots, given the input's."""
         return SNAPSHOT if self.emits_snapshots else DELTA
 
-    def _finalize(self, value: Any) -> Any:
-        """Turn the added-up output stream into what ``invoke`` returns."""
+    def finalize(self, value: Any) -> Any:
+        """Turn the added-up output stream into what ``invoke`` returns (a chat model's
+        ``AIMessageChunk`` into an ``AIMessage``); the engine calls it for worker runs too."""
         return value
+
+    def get_input_jsonschema(self) -> dict[str, Any]:
+        """A JSON schema of what this accepts (``{}``: anything); ``rillet serve`` checks
+        requests against it. Composites answer for their first step, prompts from their
+        variables."""
+        return {}
+
+    def get_output_jsonschema(self) -> dict[str, Any]:
+        """A JSON schema of what this returns (``{}``: not known)."""
+        return {}
 
     def _node_metadata(self) -> dict[str, Any] | None:
         """Metadata this component adds to its runs (a chat model's ``ls_*`` keys)."""
         return None
 
-    def _bound_config(self) -> RunnableConfig:
+    def _bound_config(self) -> RunConfig:
         """Config bound around this runnable with ``with_config`` (none for most runnables)."""
-        return {}
+        return RunConfig()
 
     def _event_input(self, value: Any) -> Any:
         """How lifecycle events show this runnable's input (override to reshape it)."""
@@ -100,7 +136,7 @@ class Runnable(Generic[In, Out]):
         scope = slot.make_scope(
             w, self, output_mode=self.output_mode(input_mode), metadata=self._node_metadata()
         )
-        send, recv = w.edge(scope.config.get("bound"))
+        send, recv = w.edge(scope.config.bound)
         outlet = Emitter.open(out.tapped(scope))
         if cls._atransform is not Runnable._atransform:
             w.actor(transform_actor, _bind_ctx(self._atransform, scope), scope, recv, outlet,
@@ -126,36 +162,42 @@ class Runnable(Generic[In, Out]):
 
     # -- running -------------------------------------------------------------------------------
 
-    def _launch(
+    def launch(
         self,
-        inputs: Iterable[Any] | AsyncIterator[Any],
-        config: Mapping[str, Any] | None,
+        inputs: FeedSource,
+        config: RunConfig | Mapping[str, Any] | None = None,
         *,
-        start_input: Any = MISSING,
+        start_input: object = MISSING,
         buses: tuple[EventBus, ...] = (),
         sink: bool = True,
         attempt: int = 1,
-        on_done: Callable[[RunHandle], Any] | None = None,
+        on_done: Callable[[RunHandle], object] | None = None,
     ) -> RunHandle:
-        """Start one supervised run of this runnable (inside trio) and return its handle.
+        """Start one supervised run of this runnable (inside trio) and return its handle: the
+        :class:`~rillet.runtime.lowlevel.Launchable` method every entry point builds on.
 
         Called from inside another run's code, the new run becomes a child of that run: it
         shares its event buses and ``seq`` counter and inherits its tags and metadata.
+
+        Raises:
+            ConfigError: ``config`` is a dict with a bad key (a checked ``RunConfig`` passes).
         """
-        cfg = ensure_config(config)
-        if "bound" not in cfg and "bound" in self._bound_config():
-            cfg["bound"] = self._bound_config()["bound"]  # the sink edge honours it too
-        # EventBus objects in config["callbacks"] subscribe this run (and its children).
-        extra = tuple(b for b in cfg.get("callbacks") or () if isinstance(b, EventBus))
+        cfg = RunConfig.from_dict(config)
+        bound_here = self._bound_config().bound
+        if cfg.bound is None and bound_here is not None:
+            cfg = attrs.evolve(cfg, bound=bound_here)  # the sink edge honours it too
         parent = current_scope()
         if parent is not None:
             state = parent.state
             slot = Slot(state=state, parent=parent, is_root=True, config=cfg)
-            bound = cfg.get("bound", parent.config.get("bound", DEFAULT_BOUND))
+            inherited = parent.config.bound
+            bound = cfg.bound if cfg.bound is not None else (
+                inherited if inherited is not None else DEFAULT_BOUND)
         else:
-            state = RunState(buses + extra, attempt=attempt)
+            # EventBus objects in config["callbacks"] subscribe this run (and its children).
+            state = RunState(buses + cfg.callbacks, attempt=attempt)
             slot = Slot(state=state, is_root=True, config=cfg)
-            bound = cfg.get("bound", DEFAULT_BOUND)
+            bound = cfg.bound if cfg.bound is not None else DEFAULT_BOUND
 
         def wire(w: Wiring, outlet: Outlet) -> Outlet:
             return self._wire(w, outlet, slot, DELTA)
@@ -177,15 +219,16 @@ class Runnable(Generic[In, Out]):
             async for token in chain.astream({"topic": "parrot"}):
                 print(token, end="", flush=True)
         """
-        return AsyncRunStream(lambda: self._launch([input], config, start_input=input))
+        return AsyncRunStream(lambda: self.launch([input], config, start_input=input))
 
     def atransform(
         self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncRunStream[Out]:
         """Stream the output of one run whose input is itself a stream of chunks."""
-        return AsyncRunStream(lambda: self._launch(inputs, config))
+        return AsyncRunStream(lambda: self.launch(inputs, config))
 
-    async def ainvoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
+    async def ainvoke(self, input: In, config: RunnableConfig | RunConfig | None = None,
+                      **kwargs: Any) -> Out:
         """Run once and return the whole output (the chunks added up).
 
         Example::
@@ -195,11 +238,11 @@ class Runnable(Generic[In, Out]):
         acc = Accumulator(self.output_mode(DELTA))
         # async with: leaving (an error, a cancel) also waits until every actor has stopped.
         chunks: AsyncRunStream[Any] = AsyncRunStream(
-            lambda: self._launch([input], config, start_input=input))
+            lambda: self.launch([input], config, start_input=input))
         async with chunks:
             async for chunk in chunks:
                 acc.add(chunk)
-        return self._finalize(acc.value)  # type: ignore[no-any-return]
+        return self.finalize(acc.value)  # type: ignore[no-any-return]
 
     def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
         """Run once from synchronous code and return the whole output.
@@ -215,13 +258,13 @@ class Runnable(Generic[In, Out]):
     ) -> Iterator[Out]:
         """Stream from synchronous code (any thread). Closing or dropping the iterator early
         cancels the run."""
-        return SyncRunStream(lambda: self._launch([input], config, start_input=input))
+        return SyncRunStream(lambda: self.launch([input], config, start_input=input))
 
     def transform(
         self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: Any
     ) -> Iterator[Out]:
         """Synchronous :meth:`atransform` over an iterable of input chunks."""
-        return SyncRunStream(lambda: self._launch(iter(inputs), config))
+        return SyncRunStream(lambda: self.launch(iter(inputs), config))
 
     async def abatch(
         self,
@@ -314,8 +357,6 @@ class Runnable(Generic[In, Out]):
                 log = patch if log is None else log + patch
             print(log.state["final_output"])
         """
-        from rillet.runtime.events.runlog import RunLogBuilder
-
         builder = RunLogBuilder(
             diff=diff,
             with_streamed_output_list=with_streamed_output_list,
@@ -330,8 +371,8 @@ class Runnable(Generic[In, Out]):
         """Starts a run whose only reader is an event subscription (its output is tapped)."""
 
         def launch(bus: EventBus, on_done: Callable[[RunHandle], None]) -> RunHandle:
-            return self._launch([input], config, start_input=input, buses=(bus,), sink=False,
-                                on_done=on_done)
+            return self.launch([input], config, start_input=input, buses=(bus,), sink=False,
+                               on_done=on_done)
 
         return launch
 
@@ -365,7 +406,7 @@ class Runnable(Generic[In, Out]):
         """
         from rillet.graphs.binding import RunnableBinding
 
-        return RunnableBinding(self, ensure_config({**(config or {}), **kwargs}))
+        return RunnableBinding(self, RunConfig.from_dict({**(config or {}), **kwargs}))
 
     def with_retry(
         self,
@@ -437,3 +478,8 @@ def _bind_ctx(method: Callable[[Any, RunScope], Any], scope: RunScope) -> Callab
         return method(value, scope)
 
     return bound
+
+
+if TYPE_CHECKING:
+    # mypy checks that every Runnable is what the engine runs.
+    _RUNNABLES_LAUNCH: type[Launchable] = Runnable

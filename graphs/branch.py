@@ -10,7 +10,7 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["RunnableBranch"]
 

@@ -24,7 +24,7 @@ from typing import Any
 import trio
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["RunnableGenerator", "RunnableLambda", "chain"]
 
@@ -87,7 +87,7 @@ class RunnableLambda(Runnable[Any, Any]):
         return f"RunnableLambda({self.name})"
 
     def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (input,), ({"config": dict(ctx.config)} if self._config else {})
+        return (input,), ({"config": ctx.config.to_dict()} if self._config else {})
 
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
         args, kwargs = self._args(input, ctx)
@@ -146,7 +146,7 @@ class RunnableGenerator(Runnable[Any, Any]):
     def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:
         # The user's own async generator is the node's output stream: no re-yield layer (the
         # actor closes it with aclosing). A sync one is driven from worker threads.
-        kwargs = {"config": dict(ctx.config)} if self._config else {}
+        kwargs = {"config": ctx.config.to_dict()} if self._config else {}
         if self._agen:
             return self.func(chunks, **kwargs)  # type: ignore[no-any-return]
         return _iterate_in_threads(self.func(_ThreadInput(chunks), **kwargs))

@@ -16,12 +16,9 @@ import trio
 from rillet.graphs.base import Runnable
 from rillet.graphs.parallel import RunnableParallel
 from rillet.graphs.slots import Slot
-from rillet.runtime.chunks import DELTA, Accumulator, AddableDict
-from rillet.runtime.engine.actors import annotate_error
-from rillet.runtime.engine.edges import SKIP, Outlet
-from rillet.runtime.engine.scope import RunScope
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime import Accumulator, AddableDict
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import DELTA, SKIP, Outlet, RunScope, Wiring, annotate_error
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -85,9 +82,9 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: Any) -> Any:
         # Input keys come first, then the assigned keys in declaration order (chunk order).
-        return self.mapper._finalize(value)
+        return self.mapper.finalize(value)
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=DELTA)

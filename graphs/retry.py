@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -51,8 +51,11 @@ class RunnableRetry(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.bound.output_mode(input_mode)
 
-    def _finalize(self, value: Any) -> Any:
-        return self.bound._finalize(value)
+    def finalize(self, value: Any) -> Any:
+        return self.bound.finalize(value)
+
+    def get_input_jsonschema(self) -> dict[str, Any]:
+        return self.bound.get_input_jsonschema()
 
     def _wait(self, attempt: int) -> float:
         if not self.wait_exponential_jitter:
@@ -100,8 +103,11 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.runnable.output_mode(input_mode)
 
-    def _finalize(self, value: Any) -> Any:
-        return self.runnable._finalize(value)
+    def finalize(self, value: Any) -> Any:
+        return self.runnable.finalize(value)
+
+    def get_input_jsonschema(self) -> dict[str, Any]:
+        return self.runnable.get_input_jsonschema()
 
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
         first_error: BaseException | None = None

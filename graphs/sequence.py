@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
-from rillet.runtime.engine.edges import Outlet
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.lowlevel import Outlet, Wiring
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -61,8 +60,14 @@ class RunnableSequence(Runnable[Any, Any]):
             mode = step.output_mode(mode)
         return mode
 
-    def _finalize(self, value: Any) -> Any:
-        return self.last._finalize(value)
+    def finalize(self, value: Any) -> Any:
+        return self.last.finalize(value)
+
+    def get_input_jsonschema(self) -> dict[str, Any]:
+        return self.first.get_input_jsonschema()
+
+    def get_output_jsonschema(self) -> dict[str, Any]:
+        return self.last.get_output_jsonschema()
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=self.output_mode(input_mode))

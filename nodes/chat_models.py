@@ -31,8 +31,8 @@ from rillet.nodes.messages import (
     coerce_to_message,
 )
 from rillet.nodes.templates import ChatPromptValue, StringPromptValue
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["BaseChatModel", "ScriptedChatModel", "split_text"]
 
@@ -52,7 +52,7 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
             meta["ls_model_name"] = self.model_name
         return meta
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: Any) -> Any:
         return value.to_message() if isinstance(value, AIMessageChunk) else value
 
     def _event_input(self, value: Any) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from rillet.runtime.wire.codec import register_wire_type
+from rillet.runtime.lowlevel import register_wire_type
 
 __all__ = ["Document"]
 

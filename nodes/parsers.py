@@ -14,10 +14,8 @@ from typing import Any, ClassVar
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import BaseMessage
 from rillet.nodes.partial_json import PartialJsonParser, parse_json_markdown
-from rillet.runtime.chunks import DELTA, SNAPSHOT
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError, RilletError
-from rillet.runtime.wire.jsonpatch import apply_patch
+from rillet.runtime.lowlevel import DELTA, SNAPSHOT, RunScope, apply_patch
 
 __all__ = [
     "BaseOutputParser",
@@ -110,7 +108,7 @@ class JsonOutputParser(BaseOutputParser):
         except ValueError as error:
             raise OutputParserError("Invalid json output", text=text) from error
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: Any) -> Any:
         return apply_patch(None, value) if self.diff and isinstance(value, list) else value
 
     async def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:

@@ -22,8 +22,8 @@ from rillet.nodes.templates import (
     parse_message_spec,
     template_variables,
 )
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["BasePromptTemplate", "ChatPromptTemplate", "MessagesPlaceholder", "PromptTemplate"]
 
@@ -52,6 +52,19 @@ class BasePromptTemplate(Runnable[Any, Any]):
 
     def format_prompt(self, **values: Any) -> Any:
         raise NotImplementedError
+
+    def get_input_jsonschema(self) -> dict[str, Any]:
+        """An object with the template's variables; one variable also takes a bare value.
+
+        >>> PromptTemplate.from_template("{a} and {b}").get_input_jsonschema()["required"]
+        ['a', 'b']
+        """
+        variables = self.input_variables
+        obj = {"type": "object", "properties": {v: {"title": v} for v in variables},
+               "required": list(variables)}
+        if len(variables) == 1:
+            return {"anyOf": [obj, {"not": {"type": "object"}}]}
+        return obj
 
     async def _ainvoke(self, input: Any, ctx: RunScope) -> Any:
         return self._format(self._values(input, ctx.name), ctx.name)

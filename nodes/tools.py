@@ -27,8 +27,8 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import ToolMessage
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["Tool", "ToolArgumentError", "tool"]
 

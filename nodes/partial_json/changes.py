@@ -21,7 +21,7 @@ import json
 from typing import Any, Final, TypeAlias
 
 from rillet.nodes.partial_json.syntax import NOTHING
-from rillet.runtime.wire.jsonpatch import join_pointer
+from rillet.runtime.lowlevel import join_pointer
 
 __all__ = ["ADD", "Changes", "GREW", "Key", "Path", "REMOVE", "REPLACE"]
 

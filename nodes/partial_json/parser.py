@@ -23,7 +23,7 @@ from rillet.nodes.partial_json.changes import Changes
 from rillet.nodes.partial_json.reader import DONE, ERROR, MISMATCHED, Reader
 from rillet.nodes.partial_json.reparse import MISMATCH, BracketScan, lc_output, lc_partial
 from rillet.nodes.partial_json.syntax import JSON_SPACE, JSON_STARTS, NOTHING, skip
-from rillet.runtime.wire.jsonpatch import make_patch
+from rillet.runtime.lowlevel import make_patch
 
 __all__ = ["PartialJsonParser", "parse_json_markdown", "parse_partial_json"]
 

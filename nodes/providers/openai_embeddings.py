@@ -20,7 +20,7 @@ from rillet.nodes.providers.errors import ProviderError
 from rillet.nodes.providers.http import ClientOwner, Timeouts
 from rillet.nodes.providers.openai import openai_client
 from rillet.nodes.providers.retry import RetryPolicy
-from rillet.runtime.engine.bridge import run_sync
+from rillet.runtime.lowlevel import run_sync
 
 __all__ = ["OpenAIEmbeddings"]
 

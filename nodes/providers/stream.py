@@ -39,7 +39,7 @@ from rillet.nodes.messages import AIMessageChunk, BaseMessage
 from rillet.nodes.providers.errors import ProviderConnectionError, ProviderError, error_details
 from rillet.nodes.providers.http import ClientOwner, ProviderClient
 from rillet.nodes.providers.sse import ServerSentEvent
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["StreamParser", "StreamingChatModel", "decode_event_json"]
 

@@ -41,6 +41,7 @@ from rillet.runtime.cli.views import (
     open_event_recorder,
     register_component_types,
 )
+from rillet.runtime.engine.protocols import Launchable
 from rillet.runtime.errors import WireFormatError
 
 __all__ = ["main"]
@@ -96,7 +97,7 @@ def _runnable(spec: str) -> Any:
     if isinstance(target, dict):
         raise UsageError(f"{spec} is a dict of runnables {sorted(target)}; this command takes "
                          f"one runnable (serve takes dicts)")
-    if not callable(getattr(target, "_launch", None)):
+    if not isinstance(target, Launchable):
         raise UsageError(f"{spec} is a {type(target).__name__}, not a runnable")
     return target
 

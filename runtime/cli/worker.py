@@ -21,6 +21,8 @@ from typing import Any
 
 import trio
 
+from rillet.runtime.engine.protocols import Launchable
+
 __all__ = ["add_worker_command", "load_graphs", "main", "worker_main"]
 
 
@@ -44,7 +46,7 @@ def load_graphs(spec: str, name: str | None = None) -> dict[str, Any]:
     else:
         graphs = {name or attr: target}
     for key, graph in graphs.items():
-        if not callable(getattr(graph, "_launch", None)):
+        if not isinstance(graph, Launchable):
             raise ValueError(f"{spec} must be a Runnable or a dict of Runnables; {key!r} is "
                              f"{type(graph).__name__}")
     return graphs

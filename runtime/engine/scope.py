@@ -29,6 +29,7 @@ from typing import Any, Final
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
+from rillet.runtime.engine.config import EMPTY_CONFIG, RunConfig
 from rillet.runtime.events.bus import EventBus
 from rillet.runtime.events.types import (
     ChunkEmitted,
@@ -119,7 +120,7 @@ class RunScope:
         exit: RunScope | None = None,
         is_root: bool = False,
         output_mode: str = DELTA,
-        config: Mapping[str, Any] | None = None,
+        config: RunConfig = EMPTY_CONFIG,
         input_view: Callable[[Any], Any] | None = None,
         limiter: trio.CapacityLimiter | None = None,
     ) -> None:
@@ -148,7 +149,8 @@ class RunScope:
             parent.limiter if parent is not None and not is_root else None)
         self.limiter: trio.CapacityLimiter | None = limiter if limiter is not None else inherited
         self.output = Accumulator(output_mode)
-        self.config: Mapping[str, Any] = config if config is not None else {}
+        #: The run's config: its own keys and what it inherited (tags, metadata, bound …).
+        self.config = config
         self._log: Any = None
         self._watched: bool | None = None
 

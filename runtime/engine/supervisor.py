@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from typing import Any, final
 
 import trio
 
 from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet, Recv, Send, open_edge
 from rillet.runtime.engine.scope import MISSING, RunScope, RunState
+from rillet.runtime.exports import NoPublicConstructor
 
-__all__ = ["RunHandle", "Wiring", "launch_run", "sole_error"]
+__all__ = ["FeedSource", "RunHandle", "Wiring", "launch_run", "sole_error"]
 
 
 class Wiring:
@@ -75,8 +76,12 @@ def sole_error(group: BaseException) -> BaseException | None:
     return None
 
 
-class RunHandle:
-    """A running run: read its output with :meth:`chunks`, stop it with :meth:`cancel`."""
+@final
+class RunHandle(metaclass=NoPublicConstructor):
+    """A running run: read its output with :meth:`chunks`, stop it with :meth:`cancel`.
+
+    Made by :func:`launch_run` only (no public constructor).
+    """
 
     def __init__(self, sink: Recv | None) -> None:
         self.sink = sink
@@ -142,7 +147,7 @@ def launch_run(
         start_input: reported on the root's start event when known.
     """
     send, recv = open_edge(bound) if sink else (None, None)
-    handle = RunHandle(recv)
+    handle = RunHandle._create(recv)
     trio.lowlevel.spawn_system_task(
         _run,
         handle,

@@ -17,15 +17,17 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final, final
 
 import attrs
 import trio
 
+from rillet.runtime.exports import NoPublicConstructor
+
 if TYPE_CHECKING:
     from rillet.runtime.events.types import Event
 
-__all__ = ["POLICIES", "EventBus", "Subscription", "SubscriptionStatistics"]
+__all__ = ["POLICIES", "BusStatistics", "EventBus", "Subscription", "SubscriptionStatistics"]
 
 POLICIES: Final = ("block", "drop_oldest", "drop_newest")
 
@@ -40,11 +42,19 @@ class SubscriptionStatistics:
     policy: str
 
 
-class Subscription:
+@attrs.frozen
+class BusStatistics:
+    """A snapshot of one bus: how many subscribers it has."""
+
+    subscribers: int
+
+
+@final
+class Subscription(metaclass=NoPublicConstructor):
     """One subscriber's view of a bus: an async iterator of events, closed when the bus closes.
 
-    Create with :meth:`EventBus.subscribe`; use as a context manager so an abandoned subscriber
-    stops costing the run anything.
+    Made by :meth:`EventBus.subscribe` only (no public constructor); use it as a context
+    manager so an abandoned subscriber stops costing the run anything.
     """
 
     def __init__(
@@ -168,7 +178,8 @@ class EventBus:
         """
         if self.closed:
             raise RuntimeError("cannot subscribe to a closed event bus")
-        sub = Subscription(self, policy=policy, bound=bound, accept=accept, prefilter=prefilter)
+        sub = Subscription._create(self, policy=policy, bound=bound, accept=accept,
+                                   prefilter=prefilter)
         self._subscribers.append(sub)
         return sub
 
@@ -205,5 +216,6 @@ class EventBus:
         except ValueError:
             pass
 
-    def statistics(self) -> dict[str, Any]:
-        return {"subscribers": len(self._subscribers)}
+    def statistics(self) -> BusStatistics:
+        """A snapshot: the number of subscribers."""
+        return BusStatistics(subscribers=len(self._subscribers))

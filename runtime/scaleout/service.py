@@ -32,12 +32,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import attrs
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
+from rillet.runtime.engine.config import RunConfig
+from rillet.runtime.engine.protocols import Launchable
 from rillet.runtime.events.bus import EventBus, Subscription
 from rillet.runtime.events.filters import EventFilter, FilterOptions
 from rillet.runtime.events.render import render_event
@@ -55,7 +57,6 @@ from rillet.runtime.scaleout.store import (
 from rillet.runtime.wire.codec import ErrorInfo, encode_value, error_info
 
 if TYPE_CHECKING:
-    from rillet.runtime.engine.supervisor import RunHandle
     from rillet.runtime.scaleout.redis_queue import RedisRunQueue
     from rillet.runtime.scaleout.redis_store import RedisEventLog
 
@@ -63,18 +64,6 @@ __all__ = ["RunStatus", "ScaleoutClient", "ScaleoutStatistics", "ScaleoutWorker"
            "open_redis_backends", "open_scaleout_client"]
 
 R = TypeVar("R")
-
-
-class Launchable(Protocol):
-    """What the worker needs of a graph: a ``rillet.graphs.Runnable`` (runtime does not import graphs)."""
-
-    def _launch(self, inputs: Any, config: Mapping[str, Any] | None, *, start_input: Any,
-                buses: tuple[EventBus, ...], sink: bool, attempt: int,
-                on_done: Callable[[RunHandle], Any] | None) -> RunHandle: ...
-
-    def output_mode(self, input_mode: str) -> str: ...
-
-    def _finalize(self, value: Any) -> Any: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -258,22 +247,22 @@ class ScaleoutWorker:
         sub = bus.subscribe(policy="block", bound=2 * self.settings.event_batch)
         acc = Accumulator(graph.output_mode(DELTA))
         next_index = [1]
-        config = {**request.config, "run_id": request.run_id}
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._append, lease, sub, next_index, lost)
             try:
-                handle = graph._launch([request.input], config, start_input=request.input,
-                                       buses=(bus,), sink=True, attempt=lease.attempt,
-                                       on_done=lambda _handle: bus.close())
+                config = attrs.evolve(RunConfig.from_dict(request.config), run_id=request.run_id)
+                handle = graph.launch([request.input], config, start_input=request.input,
+                                      buses=(bus,), sink=True, attempt=lease.attempt,
+                                      on_done=lambda _handle: bus.close())
                 async for chunk in handle.chunks():
                     acc.add(chunk)
-                output = graph._finalize(acc.value)
+                output = graph.finalize(acc.value)
                 encode_value(output)  # a result that cannot travel fails the run, not the worker
                 outcome = RunOutcome(status="finished", attempt=lease.attempt, output=output)
             except Exception as error:  # noqa: BLE001 - the run's own failure is its outcome
                 outcome = RunOutcome(status="failed", attempt=lease.attempt,
                                      error=error_info(error))
-            bus.close()  # a config that _launch rejected started no run to close it
+            bus.close()  # a config that launch rejected started no run to close it
         return next_index[0], outcome
 
     async def _append(self, lease: Lease, sub: Subscription, next_index: list[int],

@@ -2,11 +2,12 @@
 
 Holds the Starlette app on hypercorn's trio worker (:mod:`.server`), the run endpoints with
 SSE/msgpack streaming and disconnect handling (:mod:`.endpoints`), request parsing and limits
-(:mod:`.requests`), and the HTTP clients :class:`RemoteRunnable` and :func:`remote_events`
-(:mod:`.remote`).
+(:mod:`.requests`), and the HTTP clients (:mod:`.remote`): :class:`RemoteClient`, the transport
+under :class:`rillet.graphs.RemoteRunnable`, and :func:`remote_events`.
 
 May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.wire`, :mod:`rillet.runtime.events`
-and :mod:`rillet.runtime.engine` (it serves a :class:`~rillet.runtime.engine.Worker`). The server
+and :mod:`rillet.runtime.engine` (it serves any
+:class:`~rillet.runtime.engine.protocols.RunService`, e.g. a ``Worker``). The server
 needs the ``serve`` extra (Starlette, hypercorn), imported only when :func:`open_server`,
 :func:`serve` or :func:`create_app` is first used; the clients need only httpx.
 """
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rillet.runtime.serve.remote import RemoteEvents, RemoteRunnable, remote_events
+from rillet.runtime.serve.remote import RemoteClient, RemoteEvents, remote_events
 
 if TYPE_CHECKING:
     from rillet.runtime.serve.server import RunningServer, create_app, open_server, serve
 
 __all__ = [
+    "RemoteClient",
     "RemoteEvents",
-    "RemoteRunnable",
     "RunningServer",
     "create_app",
     "open_server",

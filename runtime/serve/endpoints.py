@@ -19,7 +19,8 @@ import trio
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
-from rillet.runtime.engine.handles import RunCancelled, WorkerRun
+from rillet.runtime.engine.config import RunConfig
+from rillet.runtime.engine.handles import RunCancelled
 from rillet.runtime.errors import NodeInputError, WorkerBusy
 from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
 from rillet.runtime.events.render import render_event
@@ -34,7 +35,7 @@ from rillet.runtime.serve.requests import (
 from rillet.runtime.wire.sse import JSON, MSGPACK, dumps, frame, negotiate, to_tree
 
 if TYPE_CHECKING:
-    from rillet.runtime.engine.worker import Worker
+    from rillet.runtime.engine.protocols import Launchable, RunService, ServedRun
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -133,7 +134,7 @@ class Served:
     """One served runnable, under its name, with the input schema requests are checked against."""
 
     name: str
-    runnable: Any
+    runnable: Launchable
     schema: dict[str, Any]
 
 
@@ -147,7 +148,7 @@ class Endpoints:
         await endpoints.run_endpoint(served, "invoke", scope, receive, send)
     """
 
-    def __init__(self, worker: Worker, *, max_body_bytes: int, ping_interval: float) -> None:
+    def __init__(self, worker: RunService, *, max_body_bytes: int, ping_interval: float) -> None:
         self.worker, self.max_body_bytes, self.ping_interval = worker, max_body_bytes, ping_interval
         self.stopping = trio.Event()
 
@@ -176,7 +177,7 @@ class Endpoints:
         await _until_disconnect(receive, partial(handler, served, request, send, media))
 
     async def _submit(self, served: Served, request: RunRequest, i: int = 0, *,
-                      events: bool = False) -> WorkerRun:
+                      events: bool = False) -> ServedRun:
         return await self.worker.submit(served.runnable, request.inputs[i], request.configs[i],
                                         events=events)
 
@@ -195,8 +196,8 @@ class Endpoints:
         outputs: list[Any] = [None] * count
         run_ids: list[str | None] = [None] * count
         failures: list[Exception] = []
-        first = request.configs[0] if request.configs else {}
-        limit = first.get("max_concurrency", self.worker.max_concurrent_runs)
+        first = request.configs[0] if request.configs else RunConfig()
+        limit = first.max_concurrency or self.worker.max_concurrent_runs
         limiter = trio.CapacityLimiter(limit)
         async with trio.open_nursery() as nursery:
 
@@ -219,8 +220,8 @@ class Endpoints:
         await reply(send, 200, tree, media)
 
     async def _stream(self, served: Served, request: RunRequest, send: Send, media: str) -> None:
-        async def frames(run: WorkerRun) -> _Frames | None:
-            chunks = await run._receive_chunks(_BATCH)  # [] at the end (or raises the error)
+        async def frames(run: ServedRun) -> _Frames | None:
+            chunks = await run.receive_chunks(_BATCH)  # [] at the end (or raises the error)
             return [("data", to_tree(chunk)) for chunk in chunks] if chunks else None
 
         await self._stream_run(served, request, send, media, frames, events=False)
@@ -231,8 +232,8 @@ class Endpoints:
         accept = EventFilter(**{k: v for k, v in options.items() if k != "version"}).accepts
         version = options["version"]
 
-        async def frames(run: WorkerRun) -> _Frames | None:
-            events = await run._receive_events(_BATCH)
+        async def frames(run: ServedRun) -> _Frames | None:
+            events = await run.receive_events(_BATCH)
             if not events:
                 return None
             out: _Frames = []
@@ -249,8 +250,8 @@ class Endpoints:
         builder = _run_log_builder(request.options)
         diff = request.options["diff"]
 
-        async def frames(run: WorkerRun) -> _Frames | None:
-            events = await run._receive_events(_BATCH)
+        async def frames(run: ServedRun) -> _Frames | None:
+            events = await run.receive_events(_BATCH)
             if not events:
                 return None
             out: _Frames = []
@@ -267,7 +268,7 @@ class Endpoints:
 
     async def _stream_run(
         self, served: Served, request: RunRequest, send: Send, media: str,
-        frames: Callable[[WorkerRun], Awaitable[_Frames | None]], *, events: bool,
+        frames: Callable[[ServedRun], Awaitable[_Frames | None]], *, events: bool,
     ) -> None:
         stream = _Stream(send, media)
         try:

@@ -17,7 +17,7 @@ of these.
 ...                       provider_message="sent nothing for 120 s")
 Traceback (most recent call last):
     ...
-rillet.nodes.providers.errors.ProviderTimeout: openai: read_timeout: sent nothing for 120 s
+rillet.nodes.providers.ProviderTimeout: openai: read_timeout: sent nothing for 120 s
 """
 
 from __future__ import annotations

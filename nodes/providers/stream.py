@@ -55,7 +55,7 @@ def decode_event_json(event: ServerSentEvent, provider: str) -> dict[str, Any]:
     >>> decode_event_json(ServerSentEvent(data='{"error": {"message": "Overloaded"}}'), "openai")
     Traceback (most recent call last):
         ...
-    rillet.nodes.providers.errors.ProviderError: openai: error event mid-stream: Overloaded
+    rillet.nodes.ProviderError: openai: error event mid-stream: Overloaded
 
     Raises:
         ProviderError: the event is an error, or its data is not a JSON object.

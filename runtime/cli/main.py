@@ -41,8 +41,9 @@ from rillet.runtime.cli.views import (
     open_event_recorder,
     register_component_types,
 )
+from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.protocols import Launchable
-from rillet.runtime.errors import WireFormatError
+from rillet.runtime.errors import ConfigError, WireFormatError
 
 __all__ = ["main"]
 
@@ -105,7 +106,11 @@ def _runnable(spec: str) -> Any:
 def _run(args: argparse.Namespace) -> int:
     runnable = _runnable(args.target)
     value, config = _json_arg(args.input, "--input"), _json_arg(args.config, "--config")
-    return trio.run(_run_async, runnable, value, config, args)
+    try:  # checked here, before any run starts, with the message Python and HTTP give
+        checked = RunConfig.from_dict(config)
+    except ConfigError as error:
+        raise UsageError(f"--config: {error}") from None
+    return trio.run(_run_async, runnable, value, checked, args)
 
 
 async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Namespace) -> int:

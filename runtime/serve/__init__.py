@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rillet.runtime.exports import fixup_module_metadata as _fixup_module_metadata
 from rillet.runtime.serve.remote import RemoteClient, RemoteEvents, remote_events
 
 if TYPE_CHECKING:
@@ -43,3 +44,5 @@ def __getattr__(name: str) -> Any:
 
         return getattr(server, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+_fixup_module_metadata(__name__, globals())

@@ -8,6 +8,7 @@
     rillet serve module:attr [--port 8000]      serve a runnable (or a dict of them) over HTTP
     rillet events URL                           tail a server's worker-wide event channel
     rillet replay FILE                          show a recorded run's events
+    rillet view FILE [--port 8765] [--open]     open a recorded run in the viewer page
     rillet draw module:attr [--mermaid]         draw a runnable's graph
     rillet worker module:attr --redis URL       serve graphs from a Redis run queue (scale-out)
 
@@ -105,6 +106,10 @@ def _runnable(spec: str) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     runnable = _runnable(args.target)
+    if args.log:
+        from rillet.runtime.serve.viewer import graph_tree
+
+        args.graphs = {args.target.rpartition(":")[2].rpartition(".")[2]: graph_tree(runnable)}
     value, config = _json_arg(args.input, "--input"), _json_arg(args.config, "--config")
     try:  # checked here, before any run starts, with the message Python and HTTP give
         checked = RunConfig.from_dict(config)
@@ -125,7 +130,8 @@ async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Name
                     sys.stdout.write(chunk_text(chunk))
                     sys.stdout.flush()
             else:
-                async with open_event_recorder(args.log, run.run_id) as log:
+                async with open_event_recorder(args.log, run.run_id,
+                                               getattr(args, "graphs", None)) as log:
                     start: float | None = None
                     async for event in run.events(version=None):
                         start = event.time if start is None else start
@@ -207,7 +213,8 @@ async def _serve_async(named: dict[str, Any], token: str | None, args: argparse.
             for name in named:
                 print(f"  {name}: {url}/{name}/invoke  /batch  /stream  /stream_events  "
                       f"/stream_log")
-            print(f"  events: {url}/events   health: {url}/healthz", flush=True)
+            print(f"  events: {url}/events   health: {url}/healthz   viewer: {url}/ui/",
+                  flush=True)
     _say("stopped")
 
 
@@ -299,6 +306,35 @@ def _replay(args: argparse.Namespace) -> int:
     return code
 
 
+def _view(args: argparse.Namespace) -> int:
+    import webbrowser
+
+    from rillet.runtime.errors import TruncatedLogError
+    from rillet.runtime.serve.viewer import LogViewServer
+
+    if not os.path.isfile(args.file):
+        raise UsageError(f"no such event log: {args.file}")
+    register_component_types()
+    try:
+        server = LogViewServer(args.file, host=args.host, port=args.port)
+    except (WireFormatError, TruncatedLogError) as error:
+        _say(f"cannot read {args.file}: {error}")
+        return 1
+    except OSError as error:
+        _say(f"cannot serve on {args.host}:{args.port}: {error.strerror or error}")
+        return 1
+    print(f"rillet: viewing {args.file} at {server.url} (Ctrl-C stops)", flush=True)
+    if args.open:
+        webbrowser.open(server.url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def _draw(args: argparse.Namespace) -> int:
     runnable = _runnable(args.target)
     print(runnable.draw_mermaid() if args.mermaid else runnable.draw_ascii())
@@ -359,6 +395,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--json", action="store_true", help="one JSON event per line")
     replay.add_argument("--realtime", action="store_true", help="keep the recorded pauses")
     replay.set_defaults(func=_replay)
+
+    view = commands.add_parser("view", help="open a recorded run in the viewer page")
+    view.add_argument("file", help="an event log written by rillet run --log")
+    view.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    view.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    view.add_argument("--open", action="store_true", help="open the page in a browser")
+    view.set_defaults(func=_view)
 
     draw = commands.add_parser("draw", help="draw a runnable's graph")
     draw.add_argument("target", help="module:attr or path/to/file.py:attr")

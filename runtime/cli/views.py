@@ -138,9 +138,11 @@ def format_event(event: dict[str, Any], elapsed: float) -> str:
 
 
 @asynccontextmanager
-async def open_event_recorder(path: str | None, run_id: str) -> AsyncIterator[Any]:
+async def open_event_recorder(path: str | None, run_id: str,
+                              graphs: dict[str, Any] | None = None) -> AsyncIterator[Any]:
     """``async with open_event_recorder(path, run_id) as record``: ``await record(event)``
     appends ``event`` to an event log at ``path`` (``rillet replay`` reads it); no path: ``None``.
+    ``graphs`` (``{name: graph_tree(runnable)}``) go in the header for ``rillet view``.
 
     Raises:
         UsageError: ``rillet.runtime.events.eventlog`` is not installed.
@@ -155,7 +157,8 @@ async def open_event_recorder(path: str | None, run_id: str) -> AsyncIterator[An
     except ImportError:
         raise UsageError("--log needs rillet.runtime.events.eventlog, which this installation lacks") from None
 
-    async with open_log_writer(path, header={"run_id": run_id}) as writer:
+    header = {"run_id": run_id, **({"graphs": graphs} if graphs else {})}
+    async with open_log_writer(path, header=header) as writer:
 
         async def write(event: Any) -> None:
             try:

@@ -2,8 +2,10 @@
 
 Holds the Starlette app on hypercorn's trio worker (:mod:`.server`), the run endpoints with
 SSE/msgpack streaming and disconnect handling (:mod:`.endpoints`), request parsing and limits
-(:mod:`.requests`), and the HTTP clients (:mod:`.remote`): :class:`RemoteClient`, the transport
-under :class:`rillet.graphs.RemoteRunnable`, and :func:`remote_events`.
+(:mod:`.requests`), the HTTP clients (:mod:`.remote`): :class:`RemoteClient`, the transport
+under :class:`rillet.graphs.RemoteRunnable`, and :func:`remote_events`; and the run viewer: its
+page in ``ui/``, served at ``/ui/`` (:mod:`.viewer_routes`) and, for a saved log, by a
+standard-library server (:mod:`.viewer`).
 
 May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.wire`, :mod:`rillet.runtime.events`
 and :mod:`rillet.runtime.engine` (it serves any

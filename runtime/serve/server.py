@@ -11,6 +11,7 @@ For each served name (``/<name>/``)::
     GET  /                      the served names and their endpoints
     GET  /events                SSE of every run's events (query: policy, bound, include_*)
     GET  /healthz               {"status": "ok" | "draining", "running", "waiting", ...}
+    GET  /ui/                   the run viewer page (``rillet.runtime.serve.viewer``)
 
 JSON by default, msgpack with ``Accept: application/x-msgpack`` (``rillet.runtime.wire.sse``). Every
 run goes through one :class:`~rillet.runtime.engine.worker.Worker`, so its limits hold for HTTP too (a full
@@ -55,11 +56,14 @@ from rillet.runtime.serve.endpoints import (
     reply_problem,
 )
 from rillet.runtime.serve.requests import CONFIG_KEYS, RequestRejected, input_schema
+from rillet.runtime.serve.viewer import PUBLIC_PATHS
+from rillet.runtime.serve.viewer_routes import viewer_routes
 from rillet.runtime.wire.sse import JSON, negotiate, to_tree
 
 __all__ = ["RunningServer", "create_app", "open_server", "serve", "served_names"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_RESERVED = frozenset({"events", "healthz", "ui"})
 
 
 def served_names(runnables: Launchable | Mapping[str, Launchable],
@@ -80,9 +84,9 @@ def served_names(runnables: Launchable | Mapping[str, Launchable],
     if not named:
         raise ValueError("nothing to serve: the dict of runnables is empty")
     for name, runnable in named.items():
-        if not isinstance(name, str) or not _NAME.match(name) or name in ("events", "healthz"):
+        if not isinstance(name, str) or not _NAME.match(name) or name in _RESERVED:
             raise ValueError(f"cannot serve under {name!r}: a name must match {_NAME.pattern} "
-                             f"and not be 'events' or 'healthz'")
+                             f"and not be 'events', 'healthz' or 'ui'")
         if not isinstance(runnable, Launchable):
             raise TypeError(f"cannot serve {name!r}: expected a runnable (a rillet.graphs."
                             f"Runnable), got {type(runnable).__name__}: {runnable!r:.80}")
@@ -96,7 +100,8 @@ class _BearerAuth:
         self.app, self.token = app, token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # The viewer's static page holds no data; its config and /events are guarded.
+        if scope["type"] == "http" and scope["path"] not in PUBLIC_PATHS:
             scheme, _, given = Headers(scope=scope).get("authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not given:
                 await reply_problem(send, RequestRejected(
@@ -172,6 +177,7 @@ def create_app(
         await reply(send, 200, {"runnables": index}, media)
 
     routes.append(Route("/", _asgi(list_served), methods=["GET"]))
+    routes += viewer_routes(named)
     for name, runnable in named.items():
         served = Served(name=name, runnable=runnable, schema=input_schema(runnable))
         sub: list[BaseRoute] = [

@@ -41,6 +41,7 @@ __all__ = [
     "iter_log",
     "open_log_writer",
     "read_log",
+    "read_log_header",
 ]
 
 _MAGIC = "rillet_log"
@@ -284,6 +285,21 @@ def read_log(path_or_bytes: str | os.PathLike[str] | bytes) -> LogContents:
         exc.events = events
         raise
     return LogContents(header=header, records=events)
+
+
+def read_log_header(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The header of the event log at ``path`` (including ``"rillet_log"``), reading no record.
+
+    Example::
+
+        read_log_header("run.log")      # -> {'rillet_log': 1, 'run_id': 'r1'}
+
+    Raises:
+        TruncatedLogError: the file is empty. WireFormatError: it is not a rillet event log.
+    """
+    with open(path, "rb") as file:
+        header, _ = _read(file, os.fspath(path))
+    return header
 
 
 def iter_log(path: str | os.PathLike[str]) -> Generator[Any, None, None]:

@@ -48,6 +48,7 @@ from rillet.runtime import (
 )
 from rillet.runtime.lowlevel import (
     DELTA,
+    EMPTY_CONFIG,
     MISSING,
     SNAPSHOT,
     Emitter,
@@ -119,7 +120,7 @@ class Runnable(Generic[In, Out]):
 
     def _bound_config(self) -> RunConfig:
         """Config bound around this runnable with ``with_config`` (none for most runnables)."""
-        return RunConfig()
+        return EMPTY_CONFIG
 
     def _event_input(self, value: Any) -> Any:
         """How lifecycle events show this runnable's input (override to reshape it)."""

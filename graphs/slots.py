@@ -72,8 +72,7 @@ class Slot:
         if metadata:
             md.update(metadata)
         parent_cfg = self.parent.config if self.parent is not None else EMPTY_CONFIG
-        run_config = attrs.evolve(parent_cfg.merge(cfg.inheritable()), tags=inheritable_tags,
-                                  metadata=md)
+        run_config = parent_cfg.inherit(cfg, tags=inheritable_tags, metadata=md)
         scope = RunScope(
             name=name,
             kind=kind or runnable.kind,

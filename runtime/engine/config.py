@@ -178,7 +178,7 @@ class RunConfig:
     @property
     def empty(self) -> bool:
         """Whether nothing is set."""
-        return self == EMPTY_CONFIG
+        return self is EMPTY_CONFIG or self == EMPTY_CONFIG
 
     def to_dict(self) -> dict[str, object]:
         """The set keys as a plain (LangChain ``RunnableConfig``) dict, tags as a list."""
@@ -217,11 +217,21 @@ class RunConfig:
             callbacks=tuple(dict.fromkeys(self.callbacks + other.callbacks)),
         )
 
-    def inheritable(self) -> RunConfig:
-        """What child runs inherit: everything but ``run_name`` and ``run_id``."""
-        if self.run_name is None and self.run_id is None:
-            return self
-        return attrs.evolve(self, run_name=None, run_id=None)
+    def inherit(self, own: RunConfig, *, tags: tuple[str, ...],
+                metadata: Mapping[str, object]) -> RunConfig:
+        """The config of a child run: what this (its parent's) passes on, ``own``'s keys on
+        top, with the child's ``tags`` and ``metadata`` (already joined by the caller).
+        ``run_name`` and ``run_id`` name one run only and are not inherited."""
+        return RunConfig(
+            tags=tags, metadata=metadata,
+            configurable={**self.configurable, **own.configurable} if own.configurable
+            else self.configurable,
+            max_concurrency=_later(self.max_concurrency, own.max_concurrency),
+            recursion_limit=_later(self.recursion_limit, own.recursion_limit),
+            bound=_later(self.bound, own.bound),
+            callbacks=tuple(dict.fromkeys(self.callbacks + own.callbacks)) if own.callbacks
+            else self.callbacks,
+        )
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{key}={value!r}" for key, value in _set_fields(self))

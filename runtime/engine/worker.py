@@ -32,7 +32,7 @@ import trio
 
 from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.handles import WorkerRun
-from rillet.runtime.engine.protocols import Launchable
+from rillet.runtime.engine.protocols import Launchable, is_launchable
 from rillet.runtime.engine.scope import new_run_id
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.errors import WorkerBusy
@@ -146,7 +146,7 @@ class Worker:
             TypeError: ``runnable`` is not a runnable.
             ConfigError: ``config`` has a bad key.
         """
-        if not isinstance(runnable, Launchable):
+        if not is_launchable(runnable):
             raise TypeError(
                 f"Worker.submit expected a runnable (a rillet.graphs.Runnable, or another "
                 f"Launchable), got {type(runnable).__name__}: {runnable!r:.80}"

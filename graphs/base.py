@@ -104,17 +104,17 @@ class Runnable(Generic[In, Out]):
         ``AIMessageChunk`` into an ``AIMessage``); the engine calls it for worker runs too."""
         return value
 
-    def get_input_jsonschema(self) -> dict[str, Any]:
+    def get_input_jsonschema(self) -> dict[str, object]:
         """A JSON schema of what this accepts (``{}``: anything); ``rillet serve`` checks
         requests against it. Composites answer for their first step, prompts from their
         variables."""
         return {}
 
-    def get_output_jsonschema(self) -> dict[str, Any]:
+    def get_output_jsonschema(self) -> dict[str, object]:
         """A JSON schema of what this returns (``{}``: not known)."""
         return {}
 
-    def _node_metadata(self) -> dict[str, Any] | None:
+    def _node_metadata(self) -> dict[str, object] | None:
         """Metadata this component adds to its runs (a chat model's ``ls_*`` keys)."""
         return None
 
@@ -208,7 +208,7 @@ class Runnable(Generic[In, Out]):
                           start_input=start_input, on_done=on_done)
 
     def astream(
-        self, input: In, config: RunnableConfig | None = None, **kwargs: Any
+        self, input: In, config: RunnableConfig | None = None, **kwargs: object
     ) -> AsyncRunStream[Out]:
         """Stream the output chunks of one run, inside trio.
 
@@ -223,13 +223,13 @@ class Runnable(Generic[In, Out]):
         return AsyncRunStream(lambda: self.launch([input], config, start_input=input))
 
     def atransform(
-        self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: Any
+        self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: object
     ) -> AsyncRunStream[Out]:
         """Stream the output of one run whose input is itself a stream of chunks."""
         return AsyncRunStream(lambda: self.launch(inputs, config))
 
     async def ainvoke(self, input: In, config: RunnableConfig | RunConfig | None = None,
-                      **kwargs: Any) -> Out:
+                      **kwargs: object) -> Out:
         """Run once and return the whole output (the chunks added up).
 
         Example::
@@ -245,7 +245,7 @@ class Runnable(Generic[In, Out]):
                 acc.add(chunk)
         return self.finalize(acc.value)  # type: ignore[no-any-return]
 
-    def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
+    def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: object) -> Out:
         """Run once from synchronous code and return the whole output.
 
         >>> from rillet.graphs import RunnableLambda
@@ -255,14 +255,14 @@ class Runnable(Generic[In, Out]):
         return run_sync(self.ainvoke, input, config, method=f"{self.get_name()}.invoke()")
 
     def stream(
-        self, input: In, config: RunnableConfig | None = None, **kwargs: Any
+        self, input: In, config: RunnableConfig | None = None, **kwargs: object
     ) -> Iterator[Out]:
         """Stream from synchronous code (any thread). Closing or dropping the iterator early
         cancels the run."""
         return SyncRunStream(lambda: self.launch([input], config, start_input=input))
 
     def transform(
-        self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: Any
+        self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: object
     ) -> Iterator[Out]:
         """Synchronous :meth:`atransform` over an iterable of input chunks."""
         return SyncRunStream(lambda: self.launch(iter(inputs), config))
@@ -274,7 +274,7 @@ class Runnable(Generic[In, Out]):
         *,
         return_exceptions: bool = False,
         max_concurrency: int | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> list[Out | BaseException]:
         """Run every input concurrently (at most ``max_concurrency`` at once); keep order.
 
@@ -295,7 +295,7 @@ class Runnable(Generic[In, Out]):
         *,
         return_exceptions: bool = False,
         max_concurrency: int | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> list[Out | BaseException]:
         """Synchronous :meth:`abatch`.
 
@@ -397,7 +397,8 @@ class Runnable(Generic[In, Out]):
 
         return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
 
-    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Runnable[In, Out]:
+    def with_config(self, config: RunnableConfig | None = None,
+                    **kwargs: object) -> Runnable[In, Out]:
         """Bind config: ``run_name`` names this run; ``tags`` and ``metadata`` reach every
         child run; ``max_concurrency`` bounds parallel branches and batches.
 

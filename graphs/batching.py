@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
@@ -20,7 +20,7 @@ __all__ = ["batch_configs", "run_batch"]
 
 async def run_batch(
     ainvoke: Callable[[Any, RunConfig], Awaitable[Any]],
-    inputs: list[Any],
+    inputs: Sequence[object],
     config: RunnableConfig | list[RunnableConfig] | None,
     *,
     return_exceptions: bool,
@@ -55,7 +55,7 @@ async def run_batch(
     return results
 
 
-async def _one(ainvoke: Callable[[Any, RunConfig], Awaitable[Any]], input: Any,
+async def _one(ainvoke: Callable[[Any, RunConfig], Awaitable[Any]], input: object,
                config: RunConfig, return_exceptions: bool) -> Any:
     if not return_exceptions:
         return await ainvoke(input, config)

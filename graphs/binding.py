@@ -41,16 +41,16 @@ class RunnableBinding(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.bound.output_mode(input_mode)
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         return self.bound.finalize(value)
 
     def _bound_config(self) -> RunConfig:
         return self.config
 
-    def get_input_jsonschema(self) -> dict[str, Any]:
+    def get_input_jsonschema(self) -> dict[str, object]:
         return self.bound.get_input_jsonschema()
 
-    def get_output_jsonschema(self) -> dict[str, Any]:
+    def get_output_jsonschema(self) -> dict[str, object]:
         return self.bound.get_output_jsonschema()
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
@@ -79,7 +79,7 @@ class RunnableBinding(Runnable[Any, Any]):
         if not callable(attr) or isinstance(attr, Runnable):
             return attr
 
-        def rebound(*args: Any, **kwargs: Any) -> Any:
+        def rebound(*args: object, **kwargs: object) -> Any:
             result = attr(*args, **kwargs)
             return RunnableBinding(result, self.config) if isinstance(result, Runnable) else result
 

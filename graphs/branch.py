@@ -30,7 +30,7 @@ class RunnableBranch(Runnable[Any, Any]):
         ValueError: without a default, or with a branch that is not a (condition, runnable) pair.
     """
 
-    def __init__(self, *branches: Any, name: str | None = None) -> None:
+    def __init__(self, *branches: object, name: str | None = None) -> None:
         if len(branches) < 2:
             raise ValueError("RunnableBranch needs at least one (condition, runnable) and a default")
         *pairs, default = branches
@@ -51,7 +51,7 @@ class RunnableBranch(Runnable[Any, Any]):
             return bool(await condition(input))
         return bool(await trio.to_thread.run_sync(condition, input))
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
         chosen = self.default
         for condition, runnable in self.branches:
             if await self._check(condition, input):

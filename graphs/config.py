@@ -39,7 +39,7 @@ class RunnableConfig(TypedDict, total=False):
     callbacks: list[EventBus]
 
 
-def ensure_config(config: Mapping[str, Any] | None) -> RunnableConfig:
+def ensure_config(config: Mapping[str, object] | None) -> RunnableConfig:
     """A caller's config checked, with unknown keys moved into ``configurable``.
 
     Raises:
@@ -49,7 +49,7 @@ def ensure_config(config: Mapping[str, Any] | None) -> RunnableConfig:
     return cast(RunnableConfig, RunConfig.from_dict(config).to_dict())
 
 
-def merge_configs(*configs: Mapping[str, Any] | None) -> RunnableConfig:
+def merge_configs(*configs: Mapping[str, object] | None) -> RunnableConfig:
     """Merge configs left to right: tags union (order kept), metadata and configurable merged,
     other keys: the later value wins."""
     merged = RunConfig()

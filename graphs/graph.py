@@ -50,7 +50,7 @@ class Graph(Runnable[Any, Any]):
         self.exits: list[str] = []
         self._order: list[str] | None = None
 
-    def add_node(self, name: str, runnable: Any) -> Graph:
+    def add_node(self, name: str, runnable: object) -> Graph:
         if not isinstance(name, str) or not name:
             raise GraphError(f"node names must be non-empty str, got {name!r}")
         if name in self.nodes:
@@ -154,7 +154,7 @@ class Graph(Runnable[Any, Any]):
             modes[node] = (in_mode, self.nodes[node].output_mode(in_mode))
         return modes
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         if len(self.exits) == 1:
             return self.nodes[self.exits[0]].finalize(value)
         return value

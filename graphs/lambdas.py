@@ -89,7 +89,7 @@ class RunnableLambda(Runnable[Any, Any]):
     def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (input,), ({"config": ctx.config.to_dict()} if self._config else {})
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[object, None]:
         args, kwargs = self._args(input, ctx)
         # aclosing: leaving early must run the user's generator's finally now, not at GC.
         if self._agen:
@@ -143,7 +143,8 @@ class RunnableGenerator(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableGenerator({self.name})"
 
-    def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:
+    def _atransform(self, chunks: AsyncIterator[Any],
+                    ctx: RunScope) -> AsyncGenerator[object, None]:
         # The user's own async generator is the node's output stream: no re-yield layer (the
         # actor closes it with aclosing). A sync one is driven from worker threads.
         kwargs = {"config": ctx.config.to_dict()} if self._config else {}

@@ -36,7 +36,8 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     """
 
     def __init__(
-        self, steps: Mapping[str, Any] | None = None, *, name: str | None = None, **kwargs: Any
+        self, steps: Mapping[str, object] | None = None, *, name: str | None = None,
+        **kwargs: object,
     ) -> None:
         merged = {**(steps or {}), **kwargs}
         if not merged:
@@ -53,7 +54,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         # Keys are already in declaration order (the chunks carry it); finalize each branch.
         if not isinstance(value, dict):
             return value

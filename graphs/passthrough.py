@@ -33,7 +33,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
     {'q': 'hi'}
     """
 
-    def __init__(self, func: Callable[[Any], Any] | None = None, *, name: str | None = None):
+    def __init__(self, func: Callable[[object], object] | None = None, *, name: str | None = None):
         self.func = func
         self.name = name
 
@@ -41,8 +41,8 @@ class RunnablePassthrough(Runnable[Any, Any]):
         return input_mode
 
     async def _atransform(
-        self, chunks: AsyncIterator[Any], ctx: RunScope
-    ) -> AsyncGenerator[Any, None]:
+        self, chunks: AsyncIterator[object], ctx: RunScope
+    ) -> AsyncGenerator[object, None]:
         if self.func is None:
             async for chunk in chunks:
                 yield chunk
@@ -60,7 +60,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
                 await result
 
     @staticmethod
-    def assign(**mapping: Any) -> RunnableAssign:
+    def assign(**mapping: object) -> RunnableAssign:
         """Merge new keys, computed from the input dict, into it.
 
         >>> RunnablePassthrough.assign(n=lambda d: len(d["q"])).invoke({"q": "hello"})
@@ -82,7 +82,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         # Input keys come first, then the assigned keys in declaration order (chunk order).
         return self.mapper.finalize(value)
 
@@ -91,7 +91,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         tapped = out.tapped(scope)
         keys = frozenset(self.mapper.steps)
 
-        def own_keys(chunk: Any) -> Any:
+        def own_keys(chunk: object) -> Any:
             if not isinstance(chunk, dict):
                 error = NodeInputError(
                     node=scope.name, expected="a dict (RunnablePassthrough.assign() adds keys to it)",
@@ -129,8 +129,8 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
         return self.name or f"RunnablePick<{','.join(keys)}>"
 
     async def _atransform(
-        self, chunks: AsyncIterator[Any], ctx: RunScope
-    ) -> AsyncGenerator[Any, None]:
+        self, chunks: AsyncIterator[object], ctx: RunScope
+    ) -> AsyncGenerator[object, None]:
         async for chunk in chunks:
             if not isinstance(chunk, dict):
                 raise NodeInputError(node=ctx.name, expected="a dict", got=chunk)

@@ -66,8 +66,8 @@ class RemoteRunnable(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RemoteRunnable({self.url!r})"
 
-    async def ainvoke(self, input: Any, config: RunnableConfig | RunConfig | None = None,
-                      **kwargs: Any) -> Any:
+    async def ainvoke(self, input: object, config: RunnableConfig | RunConfig | None = None,
+                      **kwargs: object) -> Any:
         """Run once on the server and return its output.
 
         Not inside a run and with no event bus in ``config``: one ``POST /invoke`` (the
@@ -79,7 +79,7 @@ class RemoteRunnable(Runnable[Any, Any]):
             return await self.client.invoke(input, checked.to_wire())
         return await super().ainvoke(input, checked, **kwargs)
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
         config = ctx.config.to_wire()
         if not ctx.state.publishing:
             async with self.client.stream(input, config) as chunks:

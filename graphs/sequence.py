@@ -33,7 +33,7 @@ class RunnableSequence(Runnable[Any, Any]):
 
     steps: list[Runnable[Any, Any]]
 
-    def __init__(self, *steps: Any, name: str | None = None) -> None:
+    def __init__(self, *steps: object, name: str | None = None) -> None:
         flat: list[Runnable[Any, Any]] = []
         for step in steps:
             runnable = coerce_to_runnable(step)
@@ -60,13 +60,13 @@ class RunnableSequence(Runnable[Any, Any]):
             mode = step.output_mode(mode)
         return mode
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         return self.last.finalize(value)
 
-    def get_input_jsonschema(self) -> dict[str, Any]:
+    def get_input_jsonschema(self) -> dict[str, object]:
         return self.first.get_input_jsonschema()
 
-    def get_output_jsonschema(self) -> dict[str, Any]:
+    def get_output_jsonschema(self) -> dict[str, object]:
         return self.last.get_output_jsonschema()
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
@@ -81,10 +81,10 @@ class RunnableSequence(Runnable[Any, Any]):
             outlet = self.steps[i]._wire(w, outlet, child, modes[i])
         return outlet
 
-    def __or__(self, other: Any) -> RunnableSequence:
+    def __or__(self, other: object) -> RunnableSequence:
         return RunnableSequence(*self.steps, coerce_to_runnable(other), name=self.name)
 
-    def __ror__(self, other: Any) -> RunnableSequence:
+    def __ror__(self, other: object) -> RunnableSequence:
         return RunnableSequence(coerce_to_runnable(other), *self.steps, name=self.name)
 
     def get_graph(self) -> DrawableGraph:

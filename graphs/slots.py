@@ -7,6 +7,7 @@ config bound around it with ``with_config``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -45,7 +46,7 @@ class Slot:
         *,
         kind: str | None = None,
         output_mode: str = DELTA,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> RunScope:
         """Create the run scope of ``runnable`` in this slot (name, tags, metadata, config)."""
         cfg = self.config

@@ -46,23 +46,23 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     provider: ClassVar[str] = "rillet"
     model_name: str | None = None
 
-    def _node_metadata(self) -> dict[str, Any]:
-        meta = {"ls_provider": self.provider, "ls_model_type": "chat"}
+    def _node_metadata(self) -> dict[str, object]:
+        meta: dict[str, object] = {"ls_provider": self.provider, "ls_model_type": "chat"}
         if self.model_name:
             meta["ls_model_name"] = self.model_name
         return meta
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         return value.to_message() if isinstance(value, AIMessageChunk) else value
 
-    def _event_input(self, value: Any) -> Any:
+    def _event_input(self, value: object) -> Any:
         try:
             return {"messages": [self.to_messages(value, self.get_name())]}
         except NodeInputError:
             return value
 
     @staticmethod
-    def to_messages(value: Any, node: str) -> list[BaseMessage]:
+    def to_messages(value: object, node: str) -> list[BaseMessage]:
         """The model input as a list of messages; a clear error for anything else."""
         if isinstance(value, str):
             return [HumanMessage(content=value)]
@@ -77,7 +77,7 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
                 pass
         raise NodeInputError(node=node, expected=_EXPECTED_INPUT, got=value)
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[AIMessageChunk, None]:
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[AIMessageChunk, None]:
         messages = self.to_messages(input, ctx.name)
         default_id = f"lc_run--{ctx.run_id}"
         last: AIMessageChunk | None = None

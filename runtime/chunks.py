@@ -74,7 +74,7 @@ def keyed(key: str, order: tuple[str, ...] | None = None) -> Callable[[Any], Add
     if order is None:
         return lambda chunk: AddableDict({key: chunk})
 
-    def wrap(chunk: Any) -> AddableDict:
+    def wrap(chunk: object) -> AddableDict:
         wrapped = AddableDict({key: chunk})
         wrapped.order = order
         return wrapped
@@ -173,7 +173,7 @@ class Accumulator:
         self._snapshot = mode == SNAPSHOT
         self.count = 0
 
-    def add(self, chunk: Any) -> None:
+    def add(self, chunk: object) -> None:
         self.count += 1
         if self._snapshot:
             self._items = [chunk]

@@ -43,7 +43,7 @@ class NoPublicConstructor(ABCMeta):
         raise TypeError(f"{cls.__module__}.{cls.__qualname__} has no public constructor; it "
                         f"is handed out by the library")
 
-    def _create(cls: type[T], *args: Any, **kwargs: Any) -> T:
+    def _create(cls: type[T], *args: object, **kwargs: object) -> T:
         return super().__call__(*args, **kwargs)  # type: ignore[misc, no-any-return]
 
 # (public module, qualname) -> the module that defines it, for names rewritten here.

@@ -22,10 +22,10 @@ _enabled = False
 class _QuietLogger:
     """Accepts structlog's calls and does nothing; ``bind`` returns itself (no allocation)."""
 
-    def bind(self, **_: Any) -> _QuietLogger:
+    def bind(self, **_: object) -> _QuietLogger:
         return self
 
-    def _ignore(self, *_: Any, **__: Any) -> None:
+    def _ignore(self, *_: object, **__: object) -> None:
         return None
 
     debug = info = warning = error = exception = msg = _ignore
@@ -48,7 +48,7 @@ def logging_enabled() -> bool:
     return _enabled
 
 
-def get_logger(**bound: Any) -> Any:
+def get_logger(**bound: object) -> Any:
     """rillet's logger with ``bound`` key-values, or a no-op logger while logging is off."""
     if not _enabled:
         return _QUIET

@@ -50,12 +50,12 @@ class Changes:
         self.base: list[tuple[Any, int]] = []
         self.base_tip: tuple[Any, ...] | None = None  # (length, high surrogate) or (number,)
 
-    def settle(self, base: list[tuple[Any, int]], tip: tuple[Any, ...] | None) -> None:
+    def settle(self, base: list[tuple[Any, int]], tip: tuple[object, ...] | None) -> None:
         """The value was reported: forget the changes; keep what was open then (see above)."""
         self.pending.clear()
         self.base, self.base_tip = base, tip
 
-    def note(self, path: Path, kind: int, old: Any) -> None:
+    def note(self, path: Path, kind: int, old: object) -> None:
         """Record a change at ``path``; ``old`` is the value it replaced (for ``REPLACE``)."""
         entry = self.pending.get(path)
         if entry is None:
@@ -68,7 +68,7 @@ class Changes:
             else:
                 self.pending[path] = (REMOVE, entry[1])
 
-    def changed(self, root: Any) -> bool:
+    def changed(self, root: object) -> bool:
         """Whether the value differs (``!=``, like LangChain) from the one last reported."""
         for path, (kind, old) in self.pending.items():
             if kind != REPLACE or old is GREW or _lookup(root, path) != old:
@@ -124,7 +124,7 @@ class Changes:
                        for index in range(first, len(container)) if index != kept]
         return ops
 
-    def _kept_item(self, depth: int, items: list[Any], changed: Any) -> int | None:
+    def _kept_item(self, depth: int, items: list[Any], changed: object) -> int | None:
         """Where jsonpatch keeps the changed last item of the reported list ``items``.
 
         It matches items by their JSON: if a changed item now equals, as reported, an item
@@ -182,7 +182,7 @@ def _lookup(root: Any, path: Path) -> Any:
     return root
 
 
-def _copy(value: Any) -> Any:
+def _copy(value: object) -> Any:
     if type(value) is dict:
         return {key: _copy(item) for key, item in value.items()}
     if type(value) is list:

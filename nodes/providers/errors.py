@@ -50,7 +50,7 @@ _HINTS: Final[Mapping[int, str]] = {
 }
 
 
-def _rebuild(cls: type[Exception], kwargs: dict[str, Any]) -> Exception:
+def _rebuild(cls: type[Exception], kwargs: Mapping[str, object]) -> Exception:
     return cls(**kwargs)
 
 

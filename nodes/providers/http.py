@@ -163,7 +163,7 @@ class ProviderClient:
             with trio.move_on_after(_CLOSE_GRACE, shield=True):
                 await client.aclose()
 
-    def open_sse(self, path: str, payload: Mapping[str, Any]) -> SSEStream:
+    def open_sse(self, path: str, payload: Mapping[str, object]) -> SSEStream:
         """POST ``payload`` as JSON and read the answer as server-sent events.
 
         Use with ``async with``: entering sends the request (retrying as the policy allows)
@@ -172,7 +172,7 @@ class ProviderClient:
         """
         return SSEStream(self, path, payload)
 
-    async def post_json(self, path: str, payload: Mapping[str, Any]) -> Any:
+    async def post_json(self, path: str, payload: Mapping[str, object]) -> Any:
         """POST ``payload`` as JSON and return the decoded JSON answer, retrying as allowed.
 
         Raises:
@@ -227,7 +227,7 @@ class SSEStream:
     ``events_read`` counts the events handed over.
     """
 
-    def __init__(self, client: ProviderClient, path: str, payload: Mapping[str, Any]) -> None:
+    def __init__(self, client: ProviderClient, path: str, payload: Mapping[str, object]) -> None:
         self._client, self._path, self._payload = client, path, payload
         self._response: httpx.Response | None = None
         self._chunks: AsyncGenerator[bytes, None] | None = None

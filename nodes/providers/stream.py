@@ -141,7 +141,7 @@ class StreamingChatModel(ClientOwner, BaseChatModel):
         model: str,
         *,
         stop: Sequence[str] | None,
-        extra_body: Mapping[str, Any] | None,
+        extra_body: Mapping[str, object] | None,
         name: str | None,
     ) -> None:
         """Check and keep the model name and the settings common to every adapter."""

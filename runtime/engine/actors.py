@@ -92,7 +92,7 @@ def annotate_error(error: BaseException, scope: RunScope) -> None:
         error.add_note(f"(raised in rillet node {scope.name!r}, kind {scope.kind!r})")
 
 
-async def _pump(outputs: AsyncIterator[Any], out: Emitter) -> bool:
+async def _pump(outputs: AsyncIterator[object], out: Emitter) -> bool:
     """Send every output chunk on; False when downstream hung up (the consumer left early).
 
     With one target and no ops the chunk goes straight in with ``send_nowait`` (no coroutine

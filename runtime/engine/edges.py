@@ -91,7 +91,7 @@ class Outlet:
             return self
         return Outlet((Tap(scope), *self.ops), self.targets)
 
-    def mapped(self, fn: Callable[[Any], Any]) -> Outlet:
+    def mapped(self, fn: Callable[[object], object]) -> Outlet:
         return Outlet((Map(fn), *self.ops), self.targets)
 
 
@@ -122,7 +122,7 @@ class Emitter:
         ]
         return cls(outlet.ops, targets)
 
-    async def send(self, chunk: Any) -> bool:
+    async def send(self, chunk: object) -> bool:
         self._count += 1
         if self._count >= CHECKPOINT_EVERY:
             self._count = 0
@@ -141,7 +141,7 @@ class Emitter:
             return True
         return await self._deliver(chunk)
 
-    async def _deliver(self, chunk: Any) -> bool:
+    async def _deliver(self, chunk: object) -> bool:
         for op in self._ops:
             if type(op) is Tap:
                 await op.scope.emit_chunk(chunk)

@@ -283,7 +283,7 @@ class RunEvents(_BatchReader):
     def __init__(
         self,
         run: WorkerRun,
-        render: Callable[[Event], Any],
+        render: Callable[[Event], object],
         accept: Callable[[Event], bool] | None,
     ) -> None:
         super().__init__(run.receive_events, run.aclose)

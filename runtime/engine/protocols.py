@@ -51,7 +51,7 @@ class Launchable(Protocol):
         """``DELTA`` or ``SNAPSHOT``: how to add up the output chunks, given the input's."""
         ...
 
-    def finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         """The added-up output stream turned into what ``invoke`` returns."""
         ...
 
@@ -79,11 +79,11 @@ class Launchable(Protocol):
         """
         ...
 
-    def get_input_jsonschema(self) -> dict[str, Any]:
+    def get_input_jsonschema(self) -> dict[str, object]:
         """A JSON schema of the input (``{}``: anything); the server checks requests with it."""
         ...
 
-    def get_output_jsonschema(self) -> dict[str, Any]:
+    def get_output_jsonschema(self) -> dict[str, object]:
         """A JSON schema of the output (``{}``: unknown)."""
         ...
 
@@ -159,7 +159,7 @@ class RunService(Protocol):
         """Seconds running runs get to finish when the service shuts down."""
         ...
 
-    async def submit(self, runnable: Launchable, input: Any, config: RunConfig | None = None,
+    async def submit(self, runnable: Launchable, input: object, config: RunConfig | None = None,
                      *, events: bool = False) -> ServedRun:
         """Accept one run; ``events``: it is read as events instead of output.
 

@@ -115,13 +115,13 @@ class RunScope:
         run_id: str | None = None,
         tags: tuple[str, ...] = (),
         inheritable_tags: tuple[str, ...] = (),
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         entry: RunScope | None = None,
         exit: RunScope | None = None,
         is_root: bool = False,
         output_mode: str = DELTA,
         config: RunConfig = EMPTY_CONFIG,
-        input_view: Callable[[Any], Any] | None = None,
+        input_view: Callable[[object], object] | None = None,
         limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         # Ids are made when first asked for (events, logs, a model's chunk ids): a run that
@@ -198,7 +198,7 @@ class RunScope:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _event(self, cls: type[Any], data: dict[str, Any], name: str | None = None) -> Event:
+    def _event(self, cls: type[Any], data: Mapping[str, object], name: str | None = None) -> Event:
         event: Event = cls._trusted(
             self.run_id, self.name if name is None else name, self.kind,
             self.state.next_seq(), self.parent_ids, self.tags, self.metadata, data,
@@ -206,7 +206,7 @@ class RunScope:
         )
         return event
 
-    async def start(self, input: Any = MISSING) -> None:
+    async def start(self, input: object = MISSING) -> None:
         """Start this run (once), after starting the composite it is the entry of."""
         if self.started:
             return
@@ -220,17 +220,17 @@ class RunScope:
             data = {} if input is MISSING else {"input": self._view(input)}
             await self.state.publish(self._event(RunStarted, data))
 
-    def set_input(self, value: Any) -> None:
+    def set_input(self, value: object) -> None:
         """Record the run's whole input, and its entry composite's if that is still unknown."""
         scope: RunScope | None = self
         while scope is not None and scope.input is MISSING:
             scope.input = value
             scope = scope.entry
 
-    def _view(self, value: Any) -> Any:
+    def _view(self, value: object) -> Any:
         return value if self.input_view is None else self.input_view(value)
 
-    async def emit_chunk(self, chunk: Any) -> None:
+    async def emit_chunk(self, chunk: object) -> None:
         """A stream tap: accumulate ``chunk`` into the output and report it (publishing only)."""
         if not self.started:  # a zero-hop branch (assign's passthrough keys) may come first
             await self.start()
@@ -238,7 +238,7 @@ class RunScope:
         if self.streams:
             await self.state.publish(self._event(ChunkEmitted, {"chunk": chunk}))
 
-    async def finish(self, output: Any = MISSING) -> None:
+    async def finish(self, output: object = MISSING) -> None:
         """End this run (once) and count it off the composite it is an exit of."""
         if self.ended or self.failed:
             return
@@ -284,7 +284,7 @@ class RunScope:
                 break
             scope = scope.parent
 
-    async def custom(self, name: str, payload: Any) -> None:
+    async def custom(self, name: str, payload: object) -> None:
         # Filters match a custom event by its own name, used as name and as kind.
         if self.state.wants(name, name, self.tags):
             # A custom event is named by the user, not by the run that dispatched it.
@@ -297,7 +297,7 @@ class RunScope:
         return _current.set(self)
 
 
-async def adispatch_custom_event(name: str, data: Any) -> None:
+async def adispatch_custom_event(name: str, data: object) -> None:
     """Send a custom event from inside a run to its subscribers (``on_custom_event``).
 
     Args:
@@ -322,7 +322,7 @@ async def adispatch_custom_event(name: str, data: Any) -> None:
     await scope.custom(name, data)
 
 
-def dispatch_custom_event(name: str, data: Any) -> Any:
+def dispatch_custom_event(name: str, data: object) -> Any:
     """Dispatch a custom event: ``await`` it in async code; call it plainly from a sync function.
 
     Inside a trio task it returns the coroutine of :func:`adispatch_custom_event`. In a worker

@@ -46,7 +46,7 @@ class Wiring:
         self._originals.append(send)
         return send, recv
 
-    def actor(self, fn: Callable[..., Any], *args: Any) -> None:
+    def actor(self, fn: Callable[..., object], *args: object) -> None:
         self._actors.append((fn, args))
 
     def note_scope(self, scope: RunScope) -> RunScope:
@@ -132,8 +132,8 @@ def launch_run(
     state: RunState,
     bound: int = DEFAULT_BOUND,
     sink: bool = True,
-    start_input: Any = MISSING,
-    on_done: Callable[[RunHandle], Any] | None = None,
+    start_input: object = MISSING,
+    on_done: Callable[[RunHandle], object] | None = None,
 ) -> RunHandle:
     """Start a run in a system task and return its handle (sync; call inside trio).
 
@@ -164,7 +164,7 @@ def launch_run(
     return handle
 
 
-def _task_name(wire: Callable[..., Any]) -> str:
+def _task_name(wire: Callable[..., object]) -> str:
     return f"rillet-run:{getattr(wire, '__qualname__', 'run')}"
 
 
@@ -175,8 +175,8 @@ async def _run(
     state: RunState,
     bound: int,
     sink: Send | None,
-    start_input: Any,
-    on_done: Callable[[RunHandle], Any] | None,
+    start_input: object,
+    on_done: Callable[[RunHandle], object] | None,
 ) -> None:
     try:
         with handle.cancel_scope:

@@ -128,7 +128,7 @@ class Worker:
     async def submit(
         self,
         runnable: Launchable,
-        input: Any,
+        input: object,
         config: RunConfig | Mapping[str, Any] | None = None,
         *,
         events: bool = False,
@@ -179,7 +179,7 @@ class Worker:
         self._accepted += 1
         return run
 
-    def _launch(self, runnable: Launchable, input: Any, config: RunConfig, events: bool,
+    def _launch(self, runnable: Launchable, input: object, config: RunConfig, events: bool,
                 token: object) -> WorkerRun:
         run_id = config.run_id or new_run_id()
         if config.run_id is None:

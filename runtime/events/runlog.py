@@ -65,7 +65,7 @@ class RunLog(RunLogPatch):
     """Patches plus the state they build (``.state``); ``run_log + patch`` applies the patch
     to a copy that shares every part the patch does not touch."""
 
-    def __init__(self, *ops: dict[str, Any], state: Any) -> None:
+    def __init__(self, *ops: dict[str, Any], state: object) -> None:
         super().__init__(*ops)
         self.state = state
 
@@ -93,7 +93,7 @@ def _log_type(kind: str) -> str:
     return "llm" if kind == "chat_model" else kind
 
 
-def _final_output(kind: str, output: Any) -> Any:
+def _final_output(kind: str, output: object) -> Any:
     if kind == "chat_model":
         return llm_result(output)
     if kind == "retriever":

@@ -41,7 +41,7 @@ class RunnableBinding(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.bound.output_mode(input_mode)
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         return self.bound.finalize(value)
 
     def _bound_config(self) -> RunConfig:

@@ -154,7 +154,7 @@ class Graph(Runnable[Any, Any]):
             modes[node] = (in_mode, self.nodes[node].output_mode(in_mode))
         return modes
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         if len(self.exits) == 1:
             return self.nodes[self.exits[0]].finalize(value)
         return value

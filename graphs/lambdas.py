@@ -36,7 +36,7 @@ def _function_name(func: Callable[..., Any], default: str) -> str:
     return default if name in (None, "<lambda>") else str(name)
 
 
-def _unwrap(func: Any) -> Any:
+def _unwrap(func: Any) -> object:
     """What decides the calling convention: the wrapped function of a partial, or the
     ``__call__`` of a callable object."""
     while isinstance(func, functools.partial):
@@ -86,7 +86,7 @@ class RunnableLambda(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableLambda({self.name})"
 
-    def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, object]]:
         return (input,), ({"config": ctx.config.to_dict()} if self._config else {})
 
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[object, None]:
@@ -159,14 +159,14 @@ class _ThreadInput(Iterator[Any]):
     def __init__(self, chunks: AsyncIterator[Any]) -> None:
         self._chunks = chunks
 
-    def __next__(self) -> Any:
+    def __next__(self) -> object:
         item = trio.from_thread.run(_next_or_end, self._chunks)
         if item is _END:
             raise StopIteration
         return item
 
 
-async def _next_or_end(chunks: AsyncIterator[Any]) -> Any:
+async def _next_or_end(chunks: AsyncIterator[Any]) -> object:
     try:
         return await chunks.__anext__()
     except StopAsyncIteration:

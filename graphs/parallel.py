@@ -54,7 +54,7 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         # Keys are already in declaration order (the chunks carry it); finalize each branch.
         if not isinstance(value, dict):
             return value

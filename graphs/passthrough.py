@@ -82,7 +82,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         # Input keys come first, then the assigned keys in declaration order (chunk order).
         return self.mapper.finalize(value)
 
@@ -91,7 +91,7 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         tapped = out.tapped(scope)
         keys = frozenset(self.mapper.steps)
 
-        def own_keys(chunk: object) -> Any:
+        def own_keys(chunk: object) -> object:
             if not isinstance(chunk, dict):
                 error = NodeInputError(
                     node=scope.name, expected="a dict (RunnablePassthrough.assign() adds keys to it)",

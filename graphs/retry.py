@@ -51,7 +51,7 @@ class RunnableRetry(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.bound.output_mode(input_mode)
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         return self.bound.finalize(value)
 
     def get_input_jsonschema(self) -> dict[str, object]:
@@ -103,7 +103,7 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.runnable.output_mode(input_mode)
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         return self.runnable.finalize(value)
 
     def get_input_jsonschema(self) -> dict[str, object]:

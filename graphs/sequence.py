@@ -60,7 +60,7 @@ class RunnableSequence(Runnable[Any, Any]):
             mode = step.output_mode(mode)
         return mode
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         return self.last.finalize(value)
 
     def get_input_jsonschema(self) -> dict[str, object]:

@@ -12,7 +12,7 @@ from rillet.runtime.lowlevel import register_wire_type
 __all__ = ["Document"]
 
 
-def _copy(metadata: Mapping[str, object]) -> dict[str, Any]:
+def _copy(metadata: Mapping[str, object]) -> dict[str, object]:
     return dict(metadata)
 
 

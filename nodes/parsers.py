@@ -109,7 +109,7 @@ class JsonOutputParser(BaseOutputParser):
         except ValueError as error:
             raise OutputParserError("Invalid json output", text=text) from error
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         return apply_patch(None, value) if self.diff and isinstance(value, list) else value
 
     async def _atransform(self, chunks: AsyncIterator[object],

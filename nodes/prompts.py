@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from rillet.graphs.base import Runnable
+from rillet.nodes.messages import BaseMessage
 from rillet.nodes.templates import (
     ChatPromptValue,
     MessageSpec,
@@ -69,7 +70,7 @@ class BasePromptTemplate(Runnable[Any, Any]):
     async def _ainvoke(self, input: object, ctx: RunScope) -> object:
         return self._format(self._values(input, ctx.name), ctx.name)
 
-    def _format(self, values: Mapping[str, object], node: str) -> Any:
+    def _format(self, values: Mapping[str, object], node: str) -> object:
         raise NotImplementedError
 
 
@@ -148,7 +149,7 @@ class ChatPromptTemplate(BasePromptTemplate):
             messages.extend(template.format(values, prompt=node))
         return ChatPromptValue(messages=messages)
 
-    def format_messages(self, **values: object) -> list[Any]:
+    def format_messages(self, **values: object) -> list[BaseMessage]:
         return list(self.format_prompt(**values).to_messages())
 
     def format_prompt(self, **values: object) -> ChatPromptValue:

@@ -49,7 +49,7 @@ class VectorStoreRetriever(Runnable[str, "list[Document]"]):
     def __repr__(self) -> str:
         return f"VectorStoreRetriever(k={self.k})"
 
-    def _event_input(self, value: object) -> Any:
+    def _event_input(self, value: object) -> object:
         return {"query": value}
 
     async def _ainvoke(self, input: object, ctx: RunScope) -> list[Document]:

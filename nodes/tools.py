@@ -75,12 +75,12 @@ class Tool(Runnable[Any, Any]):
         """The OpenAI-style function schema (what ``bind_tools`` sends)."""
         return {"name": self.name, "description": self.description, "parameters": self.args_schema}
 
-    def _event_input(self, value: object) -> Any:
+    def _event_input(self, value: object) -> object:
         if isinstance(value, Mapping) and value.get("type") == "tool_call":
             return value.get("args", {})
         return value
 
-    def _arguments(self, value: object, node: str) -> dict[str, Any]:
+    def _arguments(self, value: object, node: str) -> dict[str, object]:
         params = list(self._signature.parameters.values())
         if isinstance(value, Mapping):
             args = dict(value)

@@ -139,7 +139,7 @@ def sum_chunks(items: list[Any]) -> Any:
 
 
 def _sum_dicts(items: list[AddableDict]) -> AddableDict:
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, list[object]] = {}
     order = None
     for item in items:
         order = order or item.order
@@ -169,7 +169,7 @@ class Accumulator:
     __slots__ = ("_items", "_snapshot", "count")
 
     def __init__(self, mode: str = DELTA) -> None:
-        self._items: list[Any] = []
+        self._items: list[object] = []
         self._snapshot = mode == SNAPSHOT
         self.count = 0
 

@@ -10,13 +10,29 @@ is a no-op, so an application that never asked for rillet's lines neither sees n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "logging_enabled"]
+__all__ = ["Logger", "configure_logging", "get_logger", "logging_enabled"]
 
 _enabled = False
+
+
+class Logger(Protocol):
+    """What rillet calls on a logger: structlog's bound loggers, or the quiet one."""
+
+    def bind(self, **values: object) -> Logger: ...
+
+    def debug(self, event: str, **values: object) -> object: ...
+
+    def info(self, event: str, **values: object) -> object: ...
+
+    def warning(self, event: str, **values: object) -> object: ...
+
+    def error(self, event: str, **values: object) -> object: ...
+
+    def exception(self, event: str, **values: object) -> object: ...
 
 
 class _QuietLogger:
@@ -48,8 +64,9 @@ def logging_enabled() -> bool:
     return _enabled
 
 
-def get_logger(**bound: object) -> Any:
+def get_logger(**bound: object) -> Logger:
     """rillet's logger with ``bound`` key-values, or a no-op logger while logging is off."""
     if not _enabled:
         return _QUIET
-    return structlog.get_logger("rillet").bind(**bound)
+    logger: Logger = structlog.get_logger("rillet").bind(**bound)
+    return logger

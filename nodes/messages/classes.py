@@ -116,7 +116,7 @@ def _repr_fields(cls: type) -> tuple[tuple[str, Any], ...]:
     return _REPR_FIELDS[cls]
 
 
-def _default(field: attrs.Attribute[Any]) -> Any:
+def _default(field: attrs.Attribute[Any]) -> object:
     factory = getattr(field.default, "factory", None)  # attrs.Factory(dict) and the like
     return factory() if callable(factory) else field.default
 

@@ -86,13 +86,13 @@ def copy_content(value: Content) -> Content:
     return value
 
 
-def copy_dict(value: Mapping[str, object]) -> dict[str, Any]:
+def copy_dict(value: Mapping[str, object]) -> dict[str, object]:
     if type(value) is dict or isinstance(value, Mapping):
         return dict(value)
     return value  # not a mapping: validation reports it
 
 
-def copy_optional_dict(value: Mapping[str, object] | None) -> dict[str, Any] | None:
+def copy_optional_dict(value: Mapping[str, object] | None) -> dict[str, object] | None:
     return dict(value) if isinstance(value, Mapping) else value
 
 
@@ -123,15 +123,15 @@ def _copy_entries(value: Sequence[Mapping[str, object]], kind: str) -> list[dict
     return entries
 
 
-def copy_tool_calls(value: Sequence[Mapping[str, object]]) -> list[dict[str, Any]]:
+def copy_tool_calls(value: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return _copy_entries(value, "tool_call")
 
 
-def copy_invalid_tool_calls(value: Sequence[Mapping[str, object]]) -> list[dict[str, Any]]:
+def copy_invalid_tool_calls(value: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return _copy_entries(value, "invalid_tool_call")
 
 
-def copy_tool_call_chunks(value: Sequence[Mapping[str, object]]) -> list[dict[str, Any]]:
+def copy_tool_call_chunks(value: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return _copy_entries(value, "tool_call_chunk")
 
 

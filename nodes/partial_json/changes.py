@@ -137,7 +137,7 @@ class Changes:
             return None
         # Cheap filters first: the reported item is a container of known length, or a scalar
         kind, size = type(items[last]), self.base[depth + 1][1] if nested else 0
-        reported: Any = NOTHING
+        reported: object = NOTHING
         candidates: list[int] = [len(items) - 1, *range(last + 1, len(items) - 1)]
         for index in candidates:
             item = items[index]
@@ -166,7 +166,7 @@ class Changes:
             value[last] = self._reported_tip(value[last])
         return value
 
-    def _reported_tip(self, now: Any) -> Any:
+    def _reported_tip(self, now: Any) -> object:
         assert self.base_tip is not None  # only called when a value was being read
         if len(self.base_tip) == 1:
             return self.base_tip[0]
@@ -176,13 +176,13 @@ class Changes:
 
 
 
-def _lookup(root: Any, path: Path) -> Any:
+def _lookup(root: Any, path: Path) -> object:
     for key in path:
         root = root[key]
     return root
 
 
-def _copy(value: object) -> Any:
+def _copy(value: object) -> object:
     if type(value) is dict:
         return {key: _copy(item) for key, item in value.items()}
     if type(value) is list:

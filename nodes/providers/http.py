@@ -20,7 +20,7 @@ from __future__ import annotations
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any, Final, Self, cast
+from typing import Final, Self, cast
 
 import attrs
 import httpx
@@ -172,7 +172,7 @@ class ProviderClient:
         """
         return SSEStream(self, path, payload)
 
-    async def post_json(self, path: str, payload: Mapping[str, object]) -> Any:
+    async def post_json(self, path: str, payload: Mapping[str, object]) -> object:
         """POST ``payload`` as JSON and return the decoded JSON answer, retrying as allowed.
 
         Raises:

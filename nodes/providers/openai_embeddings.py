@@ -12,7 +12,6 @@ OpenAIEmbeddings(model='nomic-embed-text', base_url='http://localhost:11434/v1')
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -92,7 +91,7 @@ class OpenAIEmbeddings(ClientOwner):
         return run_sync(self.aembed_query, text, method="OpenAIEmbeddings.embed_query()")
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.model, "input": texts}
+        body: dict[str, object] = {"model": self.model, "input": texts}
         if self.dimensions is not None:
             body["dimensions"] = self.dimensions
         answer = await self.client.post_json("/embeddings", body)

@@ -44,7 +44,7 @@ from rillet.runtime.lowlevel import RunScope
 __all__ = ["StreamParser", "StreamingChatModel", "decode_event_json"]
 
 
-def decode_event_json(event: ServerSentEvent, provider: str) -> dict[str, Any]:
+def decode_event_json(event: ServerSentEvent, provider: str) -> dict[str, object]:
     """An event's ``data`` as a JSON object; an error payload raises ``ProviderError``.
 
     Errors mid-stream come as ``event: error`` or as a ``data`` object with an ``error`` key
@@ -105,11 +105,11 @@ class StreamParser(abc.ABC):
         return self.done
 
     @abc.abstractmethod
-    def response_metadata(self, model_name: str) -> dict[str, Any]:
+    def response_metadata(self, model_name: str) -> dict[str, object]:
         """The final chunk's ``response_metadata``; ``model_name`` is the one that answered."""
 
     @abc.abstractmethod
-    def usage_metadata(self) -> dict[str, Any] | None:
+    def usage_metadata(self) -> dict[str, object] | None:
         """The final chunk's ``usage_metadata`` (LangChain's keys), if the provider said."""
 
     def final_chunk(self, requested_model: str) -> AIMessageChunk:
@@ -158,11 +158,11 @@ class StreamingChatModel(ClientOwner, BaseChatModel):
         return (f"{type(self).__name__}(model={self.model_name!r}, "
                 f"base_url={self.client.base_url!r}{tools})")
 
-    def _tool_names(self) -> list[Any]:
+    def _tool_names(self) -> list[object]:
         """The names of the bound tools, for ``repr``."""
         raise NotImplementedError
 
-    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, object]:
         """The JSON body sent for ``messages`` (also handy to debug a request)."""
         raise NotImplementedError
 

@@ -45,7 +45,7 @@ class Inbox:
     def __aiter__(self) -> Inbox:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> object:
         try:
             chunk = self._recv.receive_nowait()
         except trio.WouldBlock:

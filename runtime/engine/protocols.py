@@ -18,7 +18,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard, Unpack, runtime_checkable
+from typing import TYPE_CHECKING, Final, Protocol, TypeGuard, Unpack, runtime_checkable
 
 from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.scope import MISSING
@@ -51,7 +51,7 @@ class Launchable(Protocol):
         """``DELTA`` or ``SNAPSHOT``: how to add up the output chunks, given the input's."""
         ...
 
-    def finalize(self, value: object) -> Any:
+    def finalize(self, value: object) -> object:
         """The added-up output stream turned into what ``invoke`` returns."""
         ...
 
@@ -127,11 +127,11 @@ class ServedRun(Protocol):
         """The run's id (known when ``submit`` returns)."""
         ...
 
-    async def result(self) -> Any:
+    async def result(self) -> object:
         """Wait for the whole output; raises the run's error."""
         ...
 
-    async def receive_chunks(self, limit: int) -> list[Any]:
+    async def receive_chunks(self, limit: int) -> list[object]:
         """At least one output chunk and at most ``limit``; ``[]`` at the end. Raises the
         run's error at the end."""
         ...

@@ -39,7 +39,7 @@ from rillet.runtime.events.types import (
     RunFinished,
     RunStarted,
 )
-from rillet.runtime.logs import get_logger, logging_enabled
+from rillet.runtime.logs import Logger, get_logger, logging_enabled
 
 __all__ = [
     "MISSING",
@@ -151,7 +151,7 @@ class RunScope:
         self.output = Accumulator(output_mode)
         #: The run's config: its own keys and what it inherited (tags, metadata, bound …).
         self.config = config
-        self._log: Any = None
+        self._log: Logger | None = None
         self._watched: bool | None = None
 
     def __repr__(self) -> str:
@@ -185,7 +185,7 @@ class RunScope:
         return watched
 
     @property
-    def log(self) -> Any:
+    def log(self) -> Logger:
         """This run's structlog logger (``run_id``, ``run_name``, ``node``, ``kind`` bound)."""
         log = self._log
         if log is None:

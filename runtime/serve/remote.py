@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Self, Unpack
 
 import trio
@@ -68,6 +68,15 @@ def _transport_errors(url: str) -> Iterator[None]:
         yield
     except httpx.TransportError as error:
         raise RemoteError(type(error).__name__, f"{url}: {error or 'no answer'}") from error
+
+
+def _shielded() -> AbstractContextManager[object]:
+    """A shielded cancel scope inside trio; nothing to shield from elsewhere (asyncio)."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return nullcontext()
+    return trio.CancelScope(shield=True)
 
 
 def _parser(media: str) -> Any:
@@ -175,9 +184,9 @@ class RemoteEvents:
     async def aclose(self) -> None:
         """Close the connection (the server cancels the run if it still runs)."""
         self._finished = True
-        # Shielded: a reader that leaves because it was cancelled must still hang up, or the
-        # server would go on running the run for nobody.
-        with trio.CancelScope(shield=True):
+        # Shielded under trio: a reader that leaves because it was cancelled must still hang
+        # up, or the server would go on running the run for nobody.
+        with _shielded():
             if self._bytes is not None:
                 await self._bytes.aclose()
             if self._response is not None:

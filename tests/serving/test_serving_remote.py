@@ -182,3 +182,19 @@ async def test_a_bad_config_is_refused_before_any_request(chat_server: RunningSe
     with pytest.raises(ConfigError, match=r"^config\['tags'\] must be a list of strings, "
                                           r"got int: 3$"):
         await remote.ainvoke({"topic": "x"}, {"tags": 3})  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize("read", ["astream", "astream_events"])
+async def test_leaving_a_composed_chain_early_cancels_the_server_run(read: str) -> None:
+    """Inside a client-side chain too, on the plain and the events path, leaving early hangs
+    up and the server's run stops."""
+    ticking, state = make_ticks(10_000, 0.01)
+    async with Worker() as worker, open_server({"ticks": ticking}, worker=worker) as running:
+        chain = RemoteRunnable(f"{running.url}/ticks") | StrOutputParser()
+        async with getattr(chain, read)(1) as stream:
+            async for _ in stream:
+                if state.produced:
+                    break
+        with trio.fail_after(5):
+            await state.closed.wait()
+        assert state.produced < 10_000

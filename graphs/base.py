@@ -100,14 +100,12 @@ class Runnable(Generic[In, Out]):
         return SNAPSHOT if self.emits_snapshots else DELTA
 
     def finalize(self, value: Any) -> Any:
-        """Turn the added-up output stream into what ``invoke`` returns (a chat model's
-        ``AIMessageChunk`` into an ``AIMessage``); the engine calls it for worker runs too."""
+        """The added-up output stream as ``invoke`` returns it (a model's chunk as a message)."""
         return value
 
     def get_input_jsonschema(self) -> dict[str, object]:
-        """A JSON schema of what this accepts (``{}``: anything); ``rillet serve`` checks
-        requests against it. Composites answer for their first step, prompts from their
-        variables."""
+        """A JSON schema of the input (``{}``: anything; a sequence answers for its first step,
+        a prompt with its variables); ``rillet serve`` checks requests against it."""
         return {}
 
     def get_output_jsonschema(self) -> dict[str, object]:
@@ -174,14 +172,12 @@ class Runnable(Generic[In, Out]):
         attempt: int = 1,
         on_done: Callable[[RunHandle], object] | None = None,
     ) -> RunHandle:
-        """Start one supervised run of this runnable (inside trio) and return its handle: the
-        :class:`~rillet.runtime.lowlevel.Launchable` method every entry point builds on.
+        """Start one supervised run of this runnable (inside trio) and return its handle
+        (:class:`~rillet.runtime.lowlevel.Launchable`; every entry point builds on it).
 
         Called from inside another run's code, the new run becomes a child of that run: it
-        shares its event buses and ``seq`` counter and inherits its tags and metadata.
-
-        Raises:
-            ConfigError: ``config`` is a dict with a bad key (a checked ``RunConfig`` passes).
+        shares its event buses and ``seq`` counter and inherits its tags and metadata. A dict
+        ``config`` is checked here (``ConfigError``); a ``RunConfig`` passes as it is.
         """
         cfg = RunConfig.from_dict(config)
         bound_here = self._bound_config().bound
@@ -191,14 +187,12 @@ class Runnable(Generic[In, Out]):
         if parent is not None:
             state = parent.state
             slot = Slot(state=state, parent=parent, is_root=True, config=cfg)
-            inherited = parent.config.bound
-            bound = cfg.bound if cfg.bound is not None else (
-                inherited if inherited is not None else DEFAULT_BOUND)
         else:
             # EventBus objects in config["callbacks"] subscribe this run (and its children).
             state = RunState(buses + cfg.callbacks, attempt=attempt)
             slot = Slot(state=state, is_root=True, config=cfg)
-            bound = cfg.bound if cfg.bound is not None else DEFAULT_BOUND
+        inherited = parent.config.bound if parent is not None else None
+        bound = next((b for b in (cfg.bound, inherited) if b is not None), DEFAULT_BOUND)
 
         def wire(w: Wiring, outlet: Outlet) -> Outlet:
             return self._wire(w, outlet, slot, DELTA)
@@ -483,5 +477,4 @@ def _bind_ctx(method: Callable[[Any, RunScope], Any], scope: RunScope) -> Callab
 
 
 if TYPE_CHECKING:
-    # mypy checks that every Runnable is what the engine runs.
-    _RUNNABLES_LAUNCH: type[Launchable] = Runnable
+    _RUNNABLES_LAUNCH: type[Launchable] = Runnable  # mypy: every Runnable is what the engine runs

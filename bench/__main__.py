@@ -2,8 +2,8 @@
 
 Runs the workloads in order, prints each one's rows as it finishes, then the whole table with
 the issue's targets, and saves the figures as JSON (``bench/results/latest.json`` for a full
-run of every workload; ``quick.json`` / ``only-N.json`` otherwise, so a partial run never
-overwrites the full one).
+run of every workload, the tracked figures the README quotes; ``quick.json`` / ``only-N.json``
+otherwise, which git ignores, so a smoke or partial run never touches a tracked file).
 """
 
 from __future__ import annotations
@@ -39,6 +39,15 @@ def _parse_only(text: str) -> set[int]:
     return chosen
 
 
+def default_json_path(*, quick: bool, only: set[int] | None) -> Path:
+    """Where a run saves its figures unless ``--json`` says otherwise."""
+    if quick:
+        return RESULTS / "quick.json"
+    if only is None:
+        return RESULTS / "latest.json"
+    return RESULTS / ("only-" + "-".join(str(n) for n in sorted(only)) + ".json")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.reps is not None:
         config = attrs.evolve(config, reps=args.reps)
     chosen = [w for w in WORKLOADS if args.only is None or w.NUMBER in args.only]
-    path = args.json or RESULTS / (
-        "quick.json" if args.quick else
-        "latest.json" if args.only is None else
-        "only-" + "-".join(str(w.NUMBER) for w in chosen) + ".json")
+    path = args.json or default_json_path(quick=args.quick, only=args.only)
 
     env = environment()
     print(f"rillet bench — Python {env['python']} on {env['platform']}, {env['cpus']} CPUs; "

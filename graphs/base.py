@@ -171,6 +171,7 @@ class Runnable(Generic[In, Out]):
         sink: bool = True,
         attempt: int = 1,
         on_done: Callable[[RunHandle], object] | None = None,
+        invoked: bool = False,
     ) -> RunHandle:
         """Start one supervised run of this runnable (inside trio) and return its handle
         (:class:`~rillet.runtime.lowlevel.Launchable`; every entry point builds on it).
@@ -178,6 +179,9 @@ class Runnable(Generic[In, Out]):
         Called from inside another run's code, the new run becomes a child of that run: it
         shares its event buses and ``seq`` counter and inherits its tags and metadata. A dict
         ``config`` is checked here (``ConfigError``); a ``RunConfig`` passes as it is.
+        ``invoked``: the caller wants the whole output (``ainvoke``), so, as in LangChain, the
+        run reports no stream events of its own (a chat model still reports its tokens) and
+        its end event carries what ``invoke`` returns.
         """
         cfg = RunConfig.from_dict(config)
         bound_here = self._bound_config().bound
@@ -195,7 +199,10 @@ class Runnable(Generic[In, Out]):
         bound = next((b for b in (cfg.bound, inherited) if b is not None), DEFAULT_BOUND)
 
         def wire(w: Wiring, outlet: Outlet) -> Outlet:
-            return self._wire(w, outlet, slot, DELTA)
+            entry = self._wire(w, outlet, slot, DELTA)
+            if invoked and w.root is not None:  # a chat model reports tokens even then
+                w.root.mark_invoked(self.finalize, streams=w.root.kind == "chat_model")
+            return entry
 
         wire.__qualname__ = self.get_name()
         return launch_run(wire, inputs, state=state, bound=bound, sink=sink,
@@ -233,7 +240,7 @@ class Runnable(Generic[In, Out]):
         acc = Accumulator(self.output_mode(DELTA))
         # async with: leaving (an error, a cancel) also waits until every actor has stopped.
         chunks: AsyncRunStream[Any] = AsyncRunStream(
-            lambda: self.launch([input], config, start_input=input))
+            lambda: self.launch([input], config, start_input=input, invoked=True))
         async with chunks:
             async for chunk in chunks:
                 acc.add(chunk)

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import attrs
 import trio
@@ -40,7 +40,12 @@ _EXPECTED_INPUT = "a str, a list of messages, or a prompt value"
 
 
 class BaseChatModel(Runnable[Any, AIMessageChunk]):
-    """Base of chat models: input conversion, chunk ids, ``invoke`` returning an AIMessage."""
+    """Base of chat models: input conversion, chunk ids, ``invoke`` returning an AIMessage.
+
+    Every chat model is an async context manager, so code written for a provider
+    (``async with model: ...``, which closes its connection pool) also runs on the scripted
+    model that :func:`~rillet.nodes.providers.model_from_spec` falls back to.
+    """
 
     kind: ClassVar[str] = "chat_model"
     provider: ClassVar[str] = "rillet"
@@ -55,7 +60,16 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     def finalize(self, value: object) -> Any:
         return value.to_message() if isinstance(value, AIMessageChunk) else value
 
-    def _event_input(self, value: object) -> Any:
+    async def aclose(self) -> None:
+        """Release what the model holds in this trio run (providers: the connection pool)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _event_input(self, value: Any) -> Any:
         try:
             return {"messages": [self.to_messages(value, self.get_name())]}
         except NodeInputError:

@@ -15,7 +15,8 @@
 ``rillet demo`` streams on the embedded scripted model (no key, no network). ``serve`` shuts
 down gracefully on SIGINT/SIGTERM: new runs get 503, running runs get ``--shutdown-timeout``
 seconds to finish, then are cancelled; a second signal cancels them at once. Exit codes: 0
-done, 1 the run failed, 2 bad usage, 130 interrupted.
+done, 1 the run failed (or another error: one line on stderr; ``--debug`` or ``RILLET_DEBUG=1``
+shows the traceback), 2 bad usage, 130 interrupted, 141 the reader of stdout left (``| head``).
 """
 
 from __future__ import annotations
@@ -35,16 +36,20 @@ import trio
 from rillet.runtime.cli.views import (
     TargetError,
     UsageError,
+    add_filter_flags,
     chunk_text,
+    filter_options,
     first_error,
     format_event,
+    load_runnables,
     load_target,
     open_event_recorder,
     register_component_types,
 )
 from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.protocols import Launchable
-from rillet.runtime.errors import ConfigError, WireFormatError
+from rillet.runtime.errors import ConfigError, MissingExtraError, WireFormatError
+from rillet.runtime.extras import require_extra
 
 __all__ = ["main"]
 
@@ -144,6 +149,8 @@ async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Name
                         elif event.phase == "stream" and event.run_id == run.run_id:
                             sys.stdout.write(chunk_text(event.data["chunk"]))
                             sys.stdout.flush()
+        except BrokenPipeError:
+            raise  # stdout's reader left (`| head`): not the run's failure
         except Exception as error:  # noqa: BLE001 - the run's own error, shown to the user
             print(file=sys.stdout)
             _say(f"run failed: {type(error).__name__}: {error}")
@@ -156,12 +163,13 @@ async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Name
 
 
 def _serve(args: argparse.Namespace) -> int:
+    require_extra("serve", "starlette", "hypercorn", what="rillet serve")
+    if args.redis:
+        require_extra("redis", "coredis", what="rillet serve --redis")
     from rillet.runtime.serve.server import served_names
 
-    target = load_target(args.target)
-    default = args.name or args.target.rpartition(":")[2].rpartition(".")[2]
     try:
-        named = served_names(target, default_name=default)
+        named = served_names(load_runnables(args.target, args.name))
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from None
     token = args.token or os.environ.get("RILLET_TOKEN") or None
@@ -169,7 +177,7 @@ def _serve(args: argparse.Namespace) -> int:
         trio.run(_serve_async, named, token, args)
     except (OSError, BaseExceptionGroup) as error:
         cause = first_error(error, OSError)
-        if cause is None:
+        if cause is None or isinstance(cause, BrokenPipeError):
             raise
         reason = getattr(cause, "strerror", None) or cause
         _say(f"cannot serve on {args.host}:{args.port}: {reason}")
@@ -246,8 +254,7 @@ async def _events_async(args: argparse.Namespace) -> int:
     from rillet.runtime.wire.sse import JSON, dumps, to_tree
 
     register_component_types()
-    filters = {key: getattr(args, key) for key in ("include_names", "include_types",
-                                                    "include_tags") if getattr(args, key)}
+    filters = filter_options(args)
     token = args.token or os.environ.get("RILLET_TOKEN") or None
     seen = 0
     async with remote_events(args.url, token=token, policy=args.policy, **filters) as events:
@@ -341,19 +348,32 @@ def _draw(args: argparse.Namespace) -> int:
     return 0
 
 
+def _debug_flag(parser: argparse.ArgumentParser, default: Any) -> None:
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show the full traceback of an error (or set RILLET_DEBUG=1)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rillet", description="Stream LLM pipelines as bounded actors on trio."
     )
+    _debug_flag(parser, False)
+    # Each command takes --debug too (after its name); SUPPRESS keeps the top-level value.
+    common = argparse.ArgumentParser(add_help=False)
+    _debug_flag(common, argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="stream a prompt | model | parser chain (no key needed)")
+
+    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
+
+    demo = add_command("demo", help="stream a prompt | model | parser chain (no key needed)")
     demo.add_argument("--topic", default="a river")
     demo.add_argument("--delay", type=float, default=0.03, help="seconds between tokens")
     demo.add_argument("--model", default="scripted",
                       help="scripted (default), openai:MODEL, anthropic:MODEL or ollama:MODEL")
     demo.set_defaults(func=_demo)
 
-    run = commands.add_parser("run", help="stream one run of module:attr to the terminal")
+    run = add_command("run", help="stream one run of module:attr to the terminal")
     run.add_argument("target", help="module:attr or path/to/file.py:attr")
     run.add_argument("--input", required=True, help="the input, as JSON")
     run.add_argument("--config", help="the run's config, as JSON")
@@ -361,8 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log", metavar="FILE", help="record the run's events (rillet replay FILE)")
     run.set_defaults(func=_run)
 
-    serve = commands.add_parser("serve", help="serve a runnable (or a dict of them) over HTTP")
-    serve.add_argument("target", help="module:attr naming a runnable or a dict name -> runnable")
+    serve = add_command("serve", help="serve a runnable (or a dict of them) over HTTP "
+                                              "(needs the serve extra)")
+    serve.add_argument("target", help="module:attr (or path/to/file.py:attr) naming a runnable "
+                                      "or a dict name -> runnable")
     serve.add_argument("--name", help="serve a single runnable under this name (default: attr)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
@@ -375,35 +397,34 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds running runs get to finish on SIGINT/SIGTERM")
     serve.add_argument("--redis", metavar="URL",
                        help="queue runs on Redis for `rillet worker` processes instead of "
-                            "running them here (redis://host:port/db)")
+                            "running them here (redis://host:port/db; needs the redis extra)")
     serve.add_argument("--prefix", default="rillet", help="Redis key prefix (with --redis)")
     serve.set_defaults(func=_serve)
 
-    events = commands.add_parser("events", help="tail a server's event channel")
+    events = add_command("events", help="tail a server's event channel")
     events.add_argument("url", help="the server's base URL, e.g. http://127.0.0.1:8000")
     events.add_argument("--token", help="bearer token (or $RILLET_TOKEN)")
     events.add_argument("--policy", default="drop_oldest",
                         choices=["drop_oldest", "drop_newest", "block"])
-    for key in ("include_names", "include_types", "include_tags"):
-        events.add_argument(f"--{key.replace('_', '-')}", dest=key, action="append")
+    add_filter_flags(events)
     events.add_argument("--json", action="store_true", help="one JSON event per line")
     events.add_argument("--count", type=int, default=0, help="stop after N events")
     events.set_defaults(func=_events)
 
-    replay = commands.add_parser("replay", help="show the events of a recorded run")
+    replay = add_command("replay", help="show the events of a recorded run")
     replay.add_argument("file", help="an event log written by rillet run --log")
     replay.add_argument("--json", action="store_true", help="one JSON event per line")
     replay.add_argument("--realtime", action="store_true", help="keep the recorded pauses")
     replay.set_defaults(func=_replay)
 
-    view = commands.add_parser("view", help="open a recorded run in the viewer page")
+    view = add_command("view", help="open a recorded run in the viewer page")
     view.add_argument("file", help="an event log written by rillet run --log")
     view.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     view.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
     view.add_argument("--open", action="store_true", help="open the page in a browser")
     view.set_defaults(func=_view)
 
-    draw = commands.add_parser("draw", help="draw a runnable's graph")
+    draw = add_command("draw", help="draw a runnable's graph")
     draw.add_argument("target", help="module:attr or path/to/file.py:attr")
     draw.add_argument("--mermaid", action="store_true", help="Mermaid instead of ASCII")
     draw.set_defaults(func=_draw)
@@ -413,20 +434,53 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         pass
     else:
-        add_worker_command(commands)
+        add_worker_command(commands, parents=[common])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``rillet`` command; returns its exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get("RILLET_DEBUG", "").lower() in ("1", "true", "yes")
     try:
         code: int = args.func(args)
     except (UsageError, TargetError) as error:
+        if debug:
+            raise
         print(f"rillet: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BaseException as error:
+        if first_error(error, BrokenPipeError) is not None:
+            return _reader_left()
+        if debug or not isinstance(error, Exception):
+            raise
+        hint = "" if isinstance(error, MissingExtraError) else " (--debug shows the traceback)"
+        print(f"rillet: error: {_one_line(error)}{hint}", file=sys.stderr)
+        return 1
     return code
+
+
+def _one_line(error: BaseException) -> str:
+    """An error as one line: the innermost single error of a group, its type and message."""
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    if isinstance(error, MissingExtraError):
+        return str(error)
+    message = " ".join(str(error).split())
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
+def _reader_left() -> int:
+    # Whoever read stdout is gone (`rillet demo | head`): exit as a Unix tool does, without
+    # a traceback, and without the interpreter failing again when it flushes stdout at exit.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

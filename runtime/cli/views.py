@@ -3,7 +3,8 @@ events.
 
 ``load_target("app.py:chain")`` or ``load_target("myapp.chains:joke")`` imports the module (the
 current directory first on ``sys.path``, as ``python -m`` does) and follows the dotted
-attribute. :func:`format_event` turns one ``astream_events`` dict into one readable line,
+attribute; :func:`load_runnables` is the same for the commands that serve graphs by name
+(``serve``, ``worker``), so every command finds the same modules. :func:`format_event` turns one ``astream_events`` dict into one readable line,
 indented by nesting depth::
 
       0.000s  start   chain       RunnableSequence      {'topic': 'parrot'}
@@ -16,25 +17,31 @@ indented by nesting depth::
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from rillet.runtime.engine.protocols import Launchable
 from rillet.runtime.errors import WireFormatError
+from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
 
 __all__ = [
     "TargetError",
     "UsageError",
+    "add_filter_flags",
     "chunk_text",
+    "filter_options",
     "first_error",
     "format_event",
+    "load_runnables",
     "load_target",
     "open_event_recorder",
     "register_component_types",
@@ -63,25 +70,21 @@ def load_target(spec: str) -> Any:
         raise TargetError(f"expected module:attr (e.g. myapp.chains:joke or app.py:chain), "
                           f"got {spec!r}")
     if module_name.endswith(".py") or os.sep in module_name:
-        path = Path(module_name)
-        if not path.is_file():
-            raise TargetError(f"no such file: {module_name}")
-        module_spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert module_spec is not None and module_spec.loader is not None
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[path.stem] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as error:
-            raise TargetError(f"importing {module_name} failed: {type(error).__name__}: "
-                              f"{error}") from error
+        module = _load_file(module_name)
     else:
+        # The cwd first, as `python -m` has it: the console script's sys.path lacks it.
         if "" not in sys.path and os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())
         try:
             module = importlib.import_module(module_name)
-        except ImportError as error:
-            raise TargetError(f"cannot import module {module_name!r}: {error}") from error
+        except ModuleNotFoundError as error:
+            if error.name is not None and module_name.startswith(error.name):
+                raise TargetError(f"cannot import module {module_name!r}: {error} (looked in "
+                                  f"{os.getcwd()} and on sys.path)") from error
+            raise TargetError(f"importing {module_name} failed: {error}") from error
+        except Exception as error:
+            raise TargetError(f"importing {module_name} failed: {type(error).__name__}: "
+                              f"{error}") from error
     value: Any = module
     for part in attr.split("."):
         if not hasattr(value, part):
@@ -89,6 +92,44 @@ def load_target(spec: str) -> Any:
             raise TargetError(f"{module_name}:{attr}: {part!r} not found; it has {names}")
         value = getattr(value, part)
     return value
+
+
+def _load_file(filename: str) -> Any:
+    path = Path(filename)
+    if not path.is_file():
+        raise TargetError(f"no such file: {filename}")
+    module_spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[path.stem] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as error:
+        raise TargetError(f"importing {filename} failed: {type(error).__name__}: "
+                          f"{error}") from error
+    return module
+
+
+def load_runnables(spec: str, name: str | None = None) -> dict[str, Any]:
+    """``{name: runnable}`` for ``spec``: a dict of runnables as it is, or one runnable named
+    ``name`` (default: the attribute's last part, ``myapp:chains.joke`` -> ``"joke"``).
+
+    Raises:
+        TargetError: as :func:`load_target`, or ``spec`` names something that is not a
+            runnable or a dict of them.
+    """
+    target = load_target(spec)
+    if isinstance(target, Mapping):
+        named = dict(target)
+    else:
+        named = {name or spec.rpartition(":")[2].rpartition(".")[2]: target}
+    if not named:
+        raise TargetError(f"{spec} is an empty dict: nothing to serve")
+    for key, runnable in named.items():
+        if not isinstance(runnable, Launchable):
+            raise TargetError(f"{spec} must be a runnable or a dict of runnables; {key!r} is a "
+                              f"{type(runnable).__name__}")
+    return named
 
 
 def short(value: Any, width: int = 60) -> str:
@@ -190,3 +231,31 @@ def register_component_types() -> None:
         import rillet.nodes  # noqa: F401 - registers its wire types as a side effect
     except ImportError:
         pass
+
+
+def _names(text: str) -> list[str]:
+    """A filter flag's value: one name or a comma-separated list (``chat_model,parser``)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a name or a comma-separated list, got "
+                                         f"{text!r}")
+    return names
+
+
+def add_filter_flags(parser: argparse.ArgumentParser) -> None:
+    """The six event filter flags, each taking a comma-separated list or repeated."""
+    for key in FILTER_KEYS:
+        verb, _, what = key.partition("_")
+        parser.add_argument(
+            f"--{key.replace('_', '-')}", dest=key, action="extend", type=_names,
+            metavar="A,B",
+            help=f"{verb} events of runs with these {what} (comma-separated or repeated)"
+            if what != "types" else
+                 f"{verb} events of runs of these kinds: chain, chat_model, prompt, parser, "
+                 f"retriever, tool (comma-separated or repeated)")
+
+
+def filter_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The filter flags given, checked once by the one event filter every API uses."""
+    options = {key: getattr(args, key) for key in FILTER_KEYS if getattr(args, key, None)}
+    return dict(EventFilter.from_options(options).options())

@@ -13,50 +13,27 @@ workers restart them at once.
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import trio
 
-from rillet.runtime.engine.protocols import Launchable
+from rillet.runtime.cli.views import load_runnables
+from rillet.runtime.extras import require_extra
 
-__all__ = ["add_worker_command", "load_graphs", "main", "worker_main"]
-
-
-def load_graphs(spec: str, name: str | None = None) -> dict[str, Any]:
-    """The graphs named by ``module:attr``: ``{name or attr: runnable}``, or the dict itself.
-
-    Example: ``load_graphs("myapp.chains:joke")`` -> ``{"joke": <the Runnable>}``.
-
-    Raises:
-        ValueError: ``spec`` is not ``module:attr``, or names something else.
-        ImportError: the module cannot be imported.
-    """
-    module_name, sep, attr = spec.partition(":")
-    if not (sep and module_name and attr):
-        raise ValueError(f"expected module:attr (e.g. myapp.chains:joke), got {spec!r}")
-    target = getattr(importlib.import_module(module_name), attr, None)
-    if target is None:
-        raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
-    if isinstance(target, Mapping):
-        graphs = dict(target)
-    else:
-        graphs = {name or attr: target}
-    for key, graph in graphs.items():
-        if not isinstance(graph, Launchable):
-            raise ValueError(f"{spec} must be a Runnable or a dict of Runnables; {key!r} is "
-                             f"{type(graph).__name__}")
-    return graphs
+__all__ = ["add_worker_command", "main", "worker_main"]
 
 
-def add_worker_command(subparsers: Any) -> argparse.ArgumentParser:
+def add_worker_command(
+    subparsers: Any, parents: Sequence[argparse.ArgumentParser] = ()
+) -> argparse.ArgumentParser:
     """Add ``worker`` to an ``argparse`` subparsers object; returns its parser."""
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "worker", help="serve graphs from a Redis run queue")
-    p.add_argument("graphs", metavar="module:attr", help="a Runnable, or a dict of them")
+        "worker", help="serve graphs from a Redis run queue (needs the redis extra)",
+        parents=list(parents))
+    p.add_argument("graphs", metavar="module:attr",
+                   help="a Runnable, or a dict of them (module:attr or path/to/file.py:attr)")
     p.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
     p.add_argument("--name", help="serve a single Runnable under this graph name")
     p.add_argument("--prefix", default="rillet", help="key prefix, one per deployment")
@@ -81,12 +58,9 @@ def worker_main(args: argparse.Namespace) -> int:
     """Run a worker until SIGTERM/SIGINT; returns the process exit code."""
     from rillet.runtime.logs import configure_logging
 
+    require_extra("redis", "coredis", what="rillet worker")
     configure_logging(args.log)
-    try:
-        graphs = load_graphs(args.graphs, args.name)
-    except (ValueError, ImportError) as error:
-        print(f"rillet worker: {error}", file=sys.stderr)
-        return 2
+    graphs = load_runnables(args.graphs, args.name)
     trio.run(_serve, args, graphs)
     return 0
 
@@ -126,11 +100,10 @@ async def _on_signals(signals: Any, worker: Any, scope: trio.CancelScope, drain:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rillet.runtime.cli.worker")
-    add_worker_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    code: int = args.func(args)
-    return code
+    """``python -m rillet.runtime.cli.worker worker ...``: the same as ``rillet worker ...``."""
+    from rillet.runtime.cli.main import main as rillet_main
+
+    return rillet_main(argv)
 
 
 if __name__ == "__main__":

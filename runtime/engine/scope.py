@@ -31,6 +31,7 @@ import trio
 from rillet.runtime.chunks import DELTA, Accumulator
 from rillet.runtime.engine.config import EMPTY_CONFIG, RunConfig
 from rillet.runtime.events.bus import EventBus
+from rillet.runtime.events.render import tool_call_id
 from rillet.runtime.events.types import (
     ChunkEmitted,
     CustomEvent,
@@ -81,6 +82,19 @@ class RunState:
         self.publishing = bool(self.buses)
         self.attempt = attempt
         self._seq = itertools.count()
+        # Subscriptions that end after a number of runs (``subscribe(runs=n)``) count this
+        # run off when its last launch (the root's, or a straggling child's) is over.
+        self._counted = [(bus, bus.subscribers()) for bus in self.buses]
+        self._launches = 0
+
+    def launched(self) -> None:
+        self._launches += 1
+
+    def landed(self) -> None:
+        self._launches -= 1
+        if self._launches == 0:
+            for bus, subscribers in self._counted:
+                bus.run_ended(subscribers)
 
     def wants(self, name: str, kind: str, tags: tuple[str, ...]) -> bool:
         """Whether any subscriber may accept events of a run so named, kinded and tagged."""
@@ -101,7 +115,7 @@ class RunScope:
         "_run_id", "name", "kind", "_parent_ids", "tags", "inheritable_tags", "metadata",
         "state", "parent", "entry", "exit", "pending_exits", "streams", "is_root",
         "started", "ended", "failed", "input", "output", "config", "_log", "input_view", "limiter",
-        "_watched",
+        "_watched", "output_view", "invoked",
         "__weakref__",
     )
 
@@ -141,8 +155,12 @@ class RunScope:
         self.streams = kind not in NO_STREAM_KINDS
         self.started = self.ended = self.failed = False
         self.input: Any = MISSING
-        # How events show this run's input (a chat model reports {"messages": [[...]]}).
+        # How events show this run's input (a chat model reports {"messages": [[...]]}); the
+        # root of a call shows the input as the caller passed it, as LangChain does.
         self.input_view = input_view
+        # How the end event shows the output: an invoked run reports what invoke returns.
+        self.output_view: Callable[[Any], Any] | None = None
+        self.invoked = False
         # Shared by the nodes under a parallel with max_concurrency: held while they work. A
         # child run started by such a node must not wait for the slot its parent holds.
         inherited: trio.CapacityLimiter | None = (
@@ -217,18 +235,40 @@ class RunScope:
             self.set_input(input)
         self.log.info("run_started")
         if self.watched:
-            data = {} if input is MISSING else {"input": self._view(input)}
+            lazy = input is MISSING or self._starts_lazily()
+            data = {} if lazy else {"input": self._view(input)}
             await self.state.publish(self._event(RunStarted, data))
 
-    def set_input(self, value: object) -> None:
+    def mark_invoked(self, finalize: Callable[[Any], Any], *, streams: bool) -> None:
+        """This call's caller wants the whole output (``ainvoke``): its end event reports
+        ``finalize(output)``, and it reports stream events only if ``streams``."""
+        self.invoked, self.output_view = True, finalize
+        self.streams = self.streams and streams
+
+    def _starts_lazily(self) -> bool:
+        # LangChain streams a chain step through its transform, which starts before its input
+        # is known: the step's start has no input (its end has it). Invoked calls hand each
+        # step its whole input, and the outermost run always shows what the caller passed.
+        if self.kind != "chain" or self.is_root:
+            return False
+        scope: RunScope | None = self.parent
+        while scope is not None and not scope.is_root:
+            scope = scope.parent
+        return scope is None or not scope.invoked
+
+    def set_input(self, value: Any) -> None:
         """Record the run's whole input, and its entry composite's if that is still unknown."""
         scope: RunScope | None = self
         while scope is not None and scope.input is MISSING:
             scope.input = value
             scope = scope.entry
 
-    def _view(self, value: object) -> Any:
-        return value if self.input_view is None else self.input_view(value)
+    def _view(self, value: Any) -> Any:
+        # The outermost run shows its input as given (``model.astream_events("hello")`` starts
+        # with ``input == "hello"``); nested runs show it as their kind does.
+        if self.input_view is None or self.parent is None:
+            return value
+        return self.input_view(value)
 
     async def emit_chunk(self, chunk: object) -> None:
         """A stream tap: accumulate ``chunk`` into the output and report it (publishing only)."""
@@ -248,8 +288,12 @@ class RunScope:
         self.log.info("run_finished")
         if self.watched:
             value = self.output.value if output is MISSING else output
+            if self.output_view is not None:
+                value = self.output_view(value)
             data: dict[str, Any] = {"output": value}
-            if not self.is_root and self.input is not MISSING:
+            # Only the outermost run ends without its input (LangChain's v2 rule); a chain
+            # invoked inside a node's function is a child run and reports it.
+            if self.parent is not None and self.input is not MISSING:
                 data["input"] = self._view(self.input)
             await self.state.publish(self._event(RunFinished, data))
         await self._count_off_exit()
@@ -279,6 +323,8 @@ class RunScope:
                 data: dict[str, Any] = {"error": error}
                 if scope.input is not MISSING:
                     data["input"] = scope._view(scope.input)
+                if scope.kind == "tool":  # LangChain's on_tool_error names the tool call
+                    data["tool_call_id"] = tool_call_id(scope.input)
                 await scope.state.publish(scope._event(RunFailed, data))
             if scope.is_root:
                 break

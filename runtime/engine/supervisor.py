@@ -148,6 +148,7 @@ def launch_run(
     """
     send, recv = open_edge(bound) if sink else (None, None)
     handle = RunHandle._create(recv)
+    state.launched()
     trio.lowlevel.spawn_system_task(
         _run,
         handle,
@@ -196,6 +197,7 @@ async def _run(
     finally:
         if sink is not None:
             sink.close()
+        state.landed()
         handle.done.set()
         if on_done is not None:
             on_done(handle)

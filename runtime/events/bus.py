@@ -3,15 +3,25 @@
 Each subscriber reads through its own bounded channel and picks a policy for when it falls
 behind:
 
-- ``"block"`` (lossless): the run waits for the subscriber. The default of ``astream_events`` and
-  ``astream_log``: a slow consumer parks the producers instead of growing a queue.
-- ``"drop_oldest"`` / ``"drop_newest"``: the run never waits; the subscriber loses the oldest
-  buffered (or the newest) events and ``Subscription.dropped`` counts them. For monitoring.
+- ``"drop_oldest"`` (the default of :meth:`EventBus.subscribe` and ``Worker.subscribe``) /
+  ``"drop_newest"``: the run never waits; the subscriber loses the oldest buffered (or the
+  newest) events and ``Subscription.dropped`` counts them. A subscription is a bystander of runs
+  that somebody else consumes, so by default it cannot stall them — not even if it is never read.
+- ``"block"`` (lossless): the run waits for the subscriber. What ``astream_events`` and
+  ``astream_log`` use, because there the caller *is* the consumer: a slow one parks the
+  producers instead of growing a queue. A run parked for more than
+  :data:`BLOCKED_WARNING_AFTER` seconds logs ``event_subscriber_blocking`` (once per wait), and
+  ``statistics().blocked_since`` says since when it waits.
+
+A subscription ends (after its buffered events) when the bus closes, or with ``runs=n`` after
+the n-th run it was subscribed to ends, so ``async for event in sub`` finishes with the run:
 
 >>> bus = EventBus()
 >>> sub = bus.subscribe(policy="drop_newest", bound=1)
 >>> bus.active
 True
+>>> bus.subscribe(runs=1).statistics().policy
+'drop_oldest'
 """
 
 from __future__ import annotations
@@ -23,13 +33,17 @@ import attrs
 import trio
 
 from rillet.runtime.exports import NoPublicConstructor
+from rillet.runtime.logs import get_logger
 
 if TYPE_CHECKING:
     from rillet.runtime.events.types import Event
 
-__all__ = ["POLICIES", "BusStatistics", "EventBus", "Subscription", "SubscriptionStatistics"]
+__all__ = ["BLOCKED_WARNING_AFTER", "POLICIES", "BusStatistics", "EventBus", "Subscription",
+           "SubscriptionStatistics"]
 
 POLICIES: Final = ("block", "drop_oldest", "drop_newest")
+#: Seconds a run may wait for a full ``block`` subscriber before it logs a warning.
+BLOCKED_WARNING_AFTER: Final = 10.0
 
 
 @attrs.frozen
@@ -40,13 +54,19 @@ class SubscriptionStatistics:
     dropped: int
     buffered: int
     policy: str
+    #: ``trio.current_time()`` since which a run waits for this (full, ``block``) subscriber.
+    blocked_since: float | None = None
+    #: How many times a run had to wait for it.
+    waits: int = 0
 
 
 @attrs.frozen
 class BusStatistics:
-    """A snapshot of one bus: how many subscribers it has."""
+    """A snapshot of one bus: its subscribers, and how many full ``block`` subscribers a run
+    waits on (``blocking``)."""
 
     subscribers: int
+    blocking: int
 
 
 @final
@@ -65,11 +85,17 @@ class Subscription(metaclass=NoPublicConstructor):
         bound: int,
         accept: Callable[[Event], bool] | None,
         prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
+        runs: int | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"subscription policy must be one of {list(POLICIES)}, got {policy!r}")
         if not isinstance(bound, int) or bound < 1:
             raise ValueError(f"subscription bound must be an int >= 1, got {bound!r}")
+        if runs is not None and (not isinstance(runs, int) or runs < 1):
+            raise ValueError(f"subscription runs must be None or an int >= 1, got {runs!r}")
+        self.runs_left = runs
+        self.blocked_since: float | None = None
+        self.waits = 0
         self.policy, self.bound, self.accept = policy, bound, accept
         self.prefilter = prefilter
         self._bus = bus
@@ -106,6 +132,8 @@ class Subscription(metaclass=NoPublicConstructor):
             dropped=self.dropped,
             buffered=self._recv.statistics().current_buffer_used,
             policy=self.policy,
+            blocked_since=self.blocked_since,
+            waits=self.waits,
         )
 
     def close(self) -> None:
@@ -144,8 +172,31 @@ class Subscription(metaclass=NoPublicConstructor):
         return True
 
     async def _offer(self, event: Event) -> None:
-        await self._send.send(event)
-        self.delivered += 1
+        """Wait until a full ``block`` subscriber takes ``event``; warn when that takes long."""
+        self.waits += 1
+        self.blocked_since = trio.current_time()
+        try:
+            with trio.move_on_after(BLOCKED_WARNING_AFTER):
+                await self._send.send(event)
+                self.delivered += 1
+                return
+            get_logger().warning(
+                "event_subscriber_blocking", waited=BLOCKED_WARNING_AFTER, bound=self.bound,
+                hint="a policy='block' subscriber is not read; the run waits for it")
+            await self._send.send(event)
+            self.delivered += 1
+        finally:
+            self.blocked_since = None
+
+    def _run_ended(self) -> bool:
+        """Count one run off ``runs=``; True when this subscription has just ended."""
+        if self.runs_left is None:
+            return False
+        self.runs_left -= 1
+        if self.runs_left > 0:
+            return False
+        self._end()
+        return True
 
 
 class EventBus:
@@ -166,22 +217,48 @@ class EventBus:
     def subscribe(
         self,
         *,
-        policy: str = "block",
+        policy: str = "drop_oldest",
         bound: int = 64,
         accept: Callable[[Event], bool] | None = None,
         prefilter: Callable[[str, str, tuple[str, ...]], bool] | None = None,
+        runs: int | None = None,
     ) -> Subscription:
         """Add a subscriber; ``accept`` filters events before they take buffer space.
 
-        ``prefilter(name, kind, tags)`` says which *runs* may interest the subscriber at all:
-        a run that no subscriber's prefilter wants builds no event objects.
+        Args:
+            policy: ``"drop_oldest"`` (default: the run never waits for this subscriber),
+                ``"drop_newest"`` or ``"block"`` (lossless; the run waits).
+            bound: events buffered for this subscriber.
+            prefilter: ``prefilter(name, kind, tags)`` says which *runs* may interest the
+                subscriber at all: a run that no subscriber's prefilter wants builds no events.
+            runs: end the subscription once this many runs (counted from their start, with
+                this bus in their ``callbacks``) have ended; ``None``: when the bus closes.
+
+        Example::
+
+            monitor = bus.subscribe(runs=1)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(chain.ainvoke, x, {"callbacks": [bus]})
+                async for event in monitor:    # ends after the run's last event
+                    print(event.name, event.phase)
         """
         if self.closed:
             raise RuntimeError("cannot subscribe to a closed event bus")
         sub = Subscription._create(self, policy=policy, bound=bound, accept=accept,
-                                   prefilter=prefilter)
+                                   prefilter=prefilter, runs=runs)
         self._subscribers.append(sub)
         return sub
+
+    def run_ended(self, subscribers: tuple[Subscription, ...]) -> None:
+        """A run published to by ``subscribers`` (those present at its start) has ended: end
+        the subscriptions that asked for ``runs=`` and have now seen that many."""
+        for sub in subscribers:
+            if sub._run_ended():
+                self._forget(sub)
+
+    def subscribers(self) -> tuple[Subscription, ...]:
+        """The current subscriptions (a run takes this snapshot when it starts)."""
+        return tuple(self._subscribers)
 
     def wants(self, name: str, kind: str, tags: tuple[str, ...]) -> bool:
         """Whether some subscriber may accept events of a run with this name, kind and tags."""
@@ -217,5 +294,7 @@ class EventBus:
             pass
 
     def statistics(self) -> BusStatistics:
-        """A snapshot: the number of subscribers."""
-        return BusStatistics(subscribers=len(self._subscribers))
+        """A snapshot: subscribers, and how many full ``block`` subscribers a run waits on."""
+        return BusStatistics(
+            subscribers=len(self._subscribers),
+            blocking=sum(sub.blocked_since is not None for sub in self._subscribers))

@@ -143,6 +143,30 @@ def _problem(schema: Mapping[str, Any], value: Any) -> str | None:
     return None
 
 
+# What each endpoint's body may hold; anything else (a misspelt filter such as "include_type")
+# is refused rather than ignored. LangServe clients send an empty "kwargs".
+_FIELDS: Final = {
+    "invoke": ("input", "config", "kwargs"),
+    "stream": ("input", "config", "kwargs"),
+    "batch": ("inputs", "config", "kwargs"),
+    "stream_events": ("input", "config", "kwargs", "version", *FILTER_KEYS),
+    "stream_log": ("input", "config", "kwargs", "diff", "with_streamed_output_list",
+                   *FILTER_KEYS),
+}
+
+
+def _check_fields(endpoint: str, payload: dict[str, Any]) -> None:
+    allowed = _FIELDS.get(endpoint, ())
+    unknown = sorted(key for key in payload if key not in allowed)
+    if unknown:
+        raise RequestRejected(422, "InvalidRequest",
+                              f"unknown field {unknown[0]!r} in the {endpoint} request body; "
+                              f"expected some of {list(allowed)}")
+    if payload.get("kwargs") not in (None, {}):
+        raise RequestRejected(422, "InvalidRequest",
+                              f"'kwargs' is not supported; got {_shown(payload['kwargs'])}")
+
+
 @attrs.frozen
 class RunRequest:
     """A checked request: the input (or inputs for ``/batch``), config(s) and options."""
@@ -165,6 +189,7 @@ def parse_request(endpoint: str, payload: Any, schema: Mapping[str, Any]) -> Run
         if not isinstance(inputs, list):
             raise RequestRejected(422, "InvalidRequest",
                                   f"'inputs' must be a list, got {_shown(inputs)}")
+        _check_fields(endpoint, payload)
         config = payload.get("config")
         if isinstance(config, list):
             if len(config) != len(inputs):
@@ -180,6 +205,7 @@ def parse_request(endpoint: str, payload: Any, schema: Mapping[str, Any]) -> Run
     if "input" not in payload:
         raise RequestRejected(422, "InvalidRequest",
                               f"request body must have an 'input' key, got keys {sorted(payload)}")
+    _check_fields(endpoint, payload)
     check_input(schema, payload["input"])
     config = check_config(payload.get("config"))
     if endpoint in ("stream_events", "stream_log"):

@@ -35,6 +35,7 @@ never go on the wire: send ``error_info(exc)`` instead.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -49,6 +50,7 @@ __all__ = [
     "encode_value",
     "error_info",
     "packb",
+    "register_wire_module",
     "register_wire_type",
     "unpackb",
 ]
@@ -80,6 +82,36 @@ class _Codec:
 _BY_CLASS: dict[type, _Codec] = {}
 _BY_TAG: dict[str, _Codec] = {}
 _BUILTIN_TAGS = ("dict", "int", "tuple")
+# Tags whose module registers them when imported: a client that imported nothing but the
+# runtime still decodes a message the first time one arrives, and the runtime never imports
+# the components up front (it knows nothing about LLMs).
+_MODULE_OF_TAG: dict[str, str] = {}
+
+
+def register_wire_module(module: str, *tags: str) -> None:
+    """Declare that importing ``module`` registers ``tags``: decoding imports it on first sight.
+
+    >>> register_wire_module("rillet.nodes.registry", "AIMessageChunk")  # the standard types
+    """
+    for tag in tags:
+        _MODULE_OF_TAG.setdefault(tag, module)
+
+
+register_wire_module("rillet.nodes.registry", "AIMessage", "AIMessageChunk", "HumanMessage",
+                     "SystemMessage", "ToolMessage", "StringPromptValue", "ChatPromptValue")
+
+
+def _codec_for(tag: str) -> _Codec | None:
+    codec = _BY_TAG.get(tag)
+    if codec is None:
+        module = _MODULE_OF_TAG.pop(tag, None)  # popped: each module is tried once per tag
+        if module is not None:
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                return None  # not installed here: the tag stays unknown
+            codec = _BY_TAG.get(tag)
+    return codec
 
 
 @overload
@@ -392,7 +424,7 @@ def _decode(tree: Any) -> Any:
 
 def _decode_tagged(tree: dict[str, Any]) -> Any:
     tag = tree[_TAG]
-    codec = _BY_TAG.get(tag) if type(tag) is str else None
+    codec = _codec_for(tag) if type(tag) is str else None
     try:
         if codec is not None:
             fields = {k: _decode(v) for k, v in tree.items() if k != _TAG}

@@ -56,8 +56,13 @@ async def test_slow_block_subscriber_parks_the_run(autojump_clock: trio.testing.
     bus = EventBus()
     sub = bus.subscribe(policy="block", bound=4)
     chain = RunnableGenerator(lambda_source(produced))
+
+    async def consume() -> None:  # streamed: an invoked root reports no stream events
+        async for _ in chain.astream(None, {"callbacks": [bus]}):
+            pass
+
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(chain.ainvoke, None, {"callbacks": [bus]})
+        nursery.start_soon(consume)
         await trio.testing.wait_all_tasks_blocked()
         parked_at = len(produced)
         assert parked_at < 50  # stuck behind 4 buffered events + small edges, not 10,000 items
@@ -85,7 +90,8 @@ async def test_drop_oldest_subscriber_never_slows_the_run() -> None:
     produced: list[int] = []
     bus = EventBus()
     sub = bus.subscribe(policy="drop_oldest", bound=8)
-    await RunnableGenerator(lambda_source(produced)).ainvoke(None, {"callbacks": [bus]})
+    async for _ in RunnableGenerator(lambda_source(produced)).astream(None, {"callbacks": [bus]}):
+        pass
     assert len(produced) == 10_000
     assert sub.dropped > 10_000 - 8
     kept = []
@@ -114,13 +120,18 @@ async def test_seq_increases_by_one_per_event_across_child_runs() -> None:
     bus = EventBus()
     sub = bus.subscribe(bound=1000)
     await joke_chain().ainvoke({"topic": "x"}, {"callbacks": [bus]})
+    events = buffered(sub)
+    assert [e.seq for e in events] == list(range(len(events)))
+
+
+def buffered(sub: Any) -> list[Any]:
+    """What a subscription holds now (it is not waited for)."""
     events = []
     while True:
         try:
             events.append(sub.receive_nowait())
         except (trio.WouldBlock, trio.EndOfChannel):
-            break
-    assert [e.seq for e in events] == list(range(len(events)))
+            return events
 
 
 async def test_a_run_with_no_subscriber_builds_no_events(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -152,8 +163,8 @@ async def test_event_log_round_trip_and_replay(tmp_path: Path) -> None:
     chain = joke_chain("Why did the parrot talk")
     path = tmp_path / "run.rlog"
     async with open_event_log(path) as log:
-        assert await chain.ainvoke({"topic": "x"}, {"callbacks": [log.bus]}) == (
-            "Why did the parrot talk")
+        streamed = [c async for c in chain.astream({"topic": "x"}, {"callbacks": [log.bus]})]
+        assert "".join(streamed) == "Why did the parrot talk"
     live = [e async for e in chain.astream_events({"topic": "x"}, version="v2")]
     replayed = list(replay_event_log(path))
     assert [(e["event"], e["name"], e["tags"]) for e in replayed] == [
@@ -161,6 +172,18 @@ async def test_event_log_round_trip_and_replay(tmp_path: Path) -> None:
     chunks = [e["data"]["chunk"] for e in replayed if e["event"] == "on_chat_model_stream"]
     assert all(isinstance(c, AIMessageChunk) for c in chunks)
     assert replayed[-1]["data"] == {"output": "Why did the parrot talk"}
+
+
+async def test_an_invoked_run_records_no_stream_events_of_its_own(tmp_path: Path) -> None:
+    """ainvoke with a bus: the root reports start and end only, as LangChain's invoke does."""
+    bus = EventBus()
+    sub = bus.subscribe(bound=1000)
+    await joke_chain("a b").ainvoke({"topic": "x"}, {"callbacks": [bus]})
+    events = buffered(sub)
+    root = events[0].run_id
+    assert [type(e).__name__ for e in events if e.run_id == root] == ["RunStarted",
+                                                                      "RunFinished"]
+    assert any(isinstance(e, ChunkEmitted) and e.kind == "chat_model" for e in events)
 
 
 async def test_failed_run_logs_its_error_as_error_info(tmp_path: Path) -> None:

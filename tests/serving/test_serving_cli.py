@@ -89,14 +89,14 @@ def test_serve_answers_then_stops_on_sigterm() -> None:
         server.wait()
 
 
-async def test_events_tails_a_server() -> None:
-    """`rillet events URL --count N` prints the events of runs other clients start."""
+async def tail_events(command: list[str], *flags: str) -> tuple[int, str]:
+    """Run ``command + ["events", URL, *flags]`` against a served joke while a client invokes
+    it; its exit code and stdout."""
     async with Worker() as worker, open_server({"joke": joke}, worker=worker) as running:
         async with trio.open_nursery() as nursery:
-            process = await nursery.start(partial_process, [
-                sys.executable, "-m", "rillet.runtime.cli", "events", running.url, "--count", "3",
-                "--include-types", "chain"])
-            with trio.fail_after(20):
+            process = await nursery.start(partial_process, [*command, "events", running.url,
+                                                            *flags])
+            with trio.fail_after(30):
                 err = b""
                 while b"subscribed" not in err:
                     err += await process.stderr.receive_some()
@@ -106,8 +106,15 @@ async def test_events_tails_a_server() -> None:
                 async for data in process.stdout:
                     out += data
                 await process.wait()
-    lines = out.decode().splitlines()
-    assert process.returncode == 0 and len(lines) == 3
+    return process.returncode, out.decode()
+
+
+async def test_events_tails_a_server() -> None:
+    """`rillet events URL --count N` prints the events of runs other clients start."""
+    code, out = await tail_events([sys.executable, "-m", "rillet.runtime.cli"], "--count", "3",
+                                  "--include-types", "chain")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 3
     assert "start  chain       RunnableSequence" in lines[0]
 
 

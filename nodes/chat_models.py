@@ -69,7 +69,7 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _event_input(self, value: Any) -> Any:
+    def _event_input(self, value: object) -> Any:
         try:
             return {"messages": [self.to_messages(value, self.get_name())]}
         except NodeInputError:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from abc import ABCMeta
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import NoReturn, TypeVar
 
 __all__ = ["NoPublicConstructor", "defined_in", "fixup_module_metadata"]
 
@@ -39,7 +39,7 @@ class NoPublicConstructor(ABCMeta):
     TypeError: ...Handle has no public constructor; it is handed out by the library
     """
 
-    def __call__(cls, *args: object, **kwargs: object) -> Any:
+    def __call__(cls, *args: object, **kwargs: object) -> NoReturn:
         raise TypeError(f"{cls.__module__}.{cls.__qualname__} has no public constructor; it "
                         f"is handed out by the library")
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
-from typing import Any
 
 import trio
 
@@ -132,7 +131,7 @@ async def _fail(error: BaseException, scope: RunScope) -> None:
 
 
 async def transform_actor(
-    transform: Callable[[AsyncIterator[Any]], AsyncGenerator[Any, None]],
+    transform: Callable[[AsyncIterator[object]], AsyncGenerator[object, None]],
     scope: RunScope,
     inbox: Recv,
     out: Emitter,
@@ -154,7 +153,7 @@ async def transform_actor(
 
 
 async def stream_actor(
-    stream: Callable[[Any], AsyncGenerator[Any, None]],
+    stream: Callable[[object], AsyncGenerator[object, None]],
     scope: RunScope,
     inbox: Recv,
     out: Emitter,
@@ -180,7 +179,7 @@ async def stream_actor(
 
 
 async def invoke_actor(
-    invoke: Callable[[Any], Awaitable[Any]],
+    invoke: Callable[[object], Awaitable[object]],
     scope: RunScope,
     inbox: Recv,
     out: Emitter,

@@ -30,7 +30,7 @@ DEFAULT_BOUND: Final = 16
 # Checkpoint at least this often, so a busy actor never starves other runs or cancellation.
 CHECKPOINT_EVERY: Final = 256
 
-SKIP: Final[Any] = type("SKIP", (), {"__repr__": lambda self: "SKIP"})()
+SKIP: Final[object] = type("SKIP", (), {"__repr__": lambda self: "SKIP"})()
 """A map op returns this to drop a chunk (e.g. ``pick`` of a key the chunk lacks)."""
 
 Send = trio.MemorySendChannel[Any]
@@ -64,7 +64,7 @@ class Tap:
 class Map:
     """Replace each chunk by ``fn(chunk)``; :data:`SKIP` drops it."""
 
-    fn: Callable[[Any], Any]
+    fn: Callable[[object], object]
 
 
 Op = Union[Tap, Map]

@@ -155,7 +155,7 @@ class WorkerRun(metaclass=NoPublicConstructor):
                 await self.aclose()
             return runnable.finalize(acc.value)
         self._claim("result()", wants_events=True)
-        output: Any = None
+        output: object = None
         try:
             while batch := await self.receive_events(_BATCH):
                 for event in batch:

@@ -53,7 +53,7 @@ __all__ = [
     "new_run_id",
 ]
 
-MISSING: Final[Any] = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
+MISSING: Final[object] = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 
 # Their one output is produced after they end, so LangChain reports no stream events for them.
 NO_STREAM_KINDS: Final = frozenset({"prompt", "retriever", "tool"})
@@ -239,7 +239,7 @@ class RunScope:
             data = {} if lazy else {"input": self._view(input)}
             await self.state.publish(self._event(RunStarted, data))
 
-    def mark_invoked(self, finalize: Callable[[Any], Any], *, streams: bool) -> None:
+    def mark_invoked(self, finalize: Callable[[object], object], *, streams: bool) -> None:
         """This call's caller wants the whole output (``ainvoke``): its end event reports
         ``finalize(output)``, and it reports stream events only if ``streams``."""
         self.invoked, self.output_view = True, finalize
@@ -256,14 +256,14 @@ class RunScope:
             scope = scope.parent
         return scope is None or not scope.invoked
 
-    def set_input(self, value: Any) -> None:
+    def set_input(self, value: object) -> None:
         """Record the run's whole input, and its entry composite's if that is still unknown."""
         scope: RunScope | None = self
         while scope is not None and scope.input is MISSING:
             scope.input = value
             scope = scope.entry
 
-    def _view(self, value: Any) -> Any:
+    def _view(self, value: object) -> Any:
         # The outermost run shows its input as given (``model.astream_events("hello")`` starts
         # with ``input == "hello"``); nested runs show it as their kind does.
         if self.input_view is None or self.parent is None:

@@ -14,7 +14,7 @@ sink and sets ``done`` in ``finally``.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, final
 
 import trio
@@ -38,7 +38,7 @@ class Wiring:
         self.state, self.bound = state, bound
         self.root: RunScope | None = None
         self._originals: list[Send] = []
-        self._actors: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._actors: list[tuple[Callable[..., Awaitable[object]], tuple[object, ...]]] = []
 
     def edge(self, bound: int | None = None) -> tuple[Send, Recv]:
         """A new edge; ``bound`` overrides the run's (a ``with_config(bound=...)`` subtree)."""
@@ -46,7 +46,8 @@ class Wiring:
         self._originals.append(send)
         return send, recv
 
-    def actor(self, fn: Callable[..., object], *args: object) -> None:
+    def actor(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Start ``await fn(*args)`` as one of the run's actors when the run starts."""
         self._actors.append((fn, args))
 
     def note_scope(self, scope: RunScope) -> RunScope:

@@ -25,7 +25,7 @@ is one), so this module imports neither ``graphs`` nor ``nodes``, and it is the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import attrs
 import trio
@@ -129,7 +129,7 @@ class Worker:
         self,
         runnable: Launchable,
         input: object,
-        config: RunConfig | Mapping[str, Any] | None = None,
+        config: RunConfig | Mapping[str, object] | None = None,
         *,
         events: bool = False,
     ) -> WorkerRun:

@@ -65,5 +65,5 @@ async def test_every_statistics_is_sync_and_frozen() -> None:
         for owner, cls in owners:
             assert not inspect.iscoroutinefunction(owner.statistics)
             _check_snapshot(owner.statistics(), cls)
-    assert bus.statistics() == BusStatistics(subscribers=1)
+    assert bus.statistics() == BusStatistics(subscribers=1, blocking=0)
     await trio.lowlevel.checkpoint()

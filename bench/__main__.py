@@ -18,12 +18,12 @@ from types import ModuleType
 
 import attrs
 
-from bench import concurrency, events, json_parsing, no_subscriber, steps, streaming
+from bench import asyncio_host, concurrency, events, json_parsing, no_subscriber, steps, streaming
 from bench.harness import Config
 from bench.report import Row, check_targets, environment, format_markdown, format_table, write_json
 
 WORKLOADS: tuple[ModuleType, ...] = (streaming, steps, events, concurrency, json_parsing,
-                                     no_subscriber)
+                                     no_subscriber, asyncio_host)
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="small sizes and two repetitions: a smoke run (< 20 s)")
     parser.add_argument("--only", type=_parse_only, default=None, metavar="N[,N…]",
-                        help="run only these workloads (1–6)")
+                        help="run only these workloads (1–7)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per case")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="where to save the figures")

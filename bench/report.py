@@ -146,6 +146,12 @@ TARGETS: tuple[Target, ...] = (
     Target(5, "32000-char document", "seconds", "< 1 s", _rillet_at_most(1.0, strict=True)),
     Target(6, "overhead: nobody subscribes / no runtime", "time ratio", "≤ 1.05",
            _rillet_at_most(1.05)),
+    Target(7, "astream from asyncio", "chunks/s", "≥ 10× langchain",
+           _ratio_at_least("langchain", 10)),
+    Target(7, "astream from asyncio", "cost over native trio, per chunk", "≤ 1.5 µs",
+           _rillet_at_most(1.5)),
+    Target(7, "astream_events v2 from asyncio", "events/s", "≥ 10× langchain",
+           _ratio_at_least("langchain", 10)),
 )
 
 

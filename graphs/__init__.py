@@ -6,6 +6,8 @@
 {'double': 4, 'same': 2}
 """
 
+import typing as _typing
+
 from rillet.graphs.base import Runnable
 from rillet.graphs.binding import RunnableBinding
 from rillet.graphs.branch import RunnableBranch
@@ -46,3 +48,9 @@ __all__ = [
 ]
 
 _fixup_module_metadata(__name__, globals())
+
+if _typing.TYPE_CHECKING:
+    from rillet.runtime.lowlevel import Launchable
+
+    # mypy checks that every Runnable is what the engine runs.
+    _RUNNABLES_LAUNCH: type[Launchable] = Runnable

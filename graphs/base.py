@@ -51,16 +51,17 @@ from rillet.runtime.lowlevel import (
     EMPTY_CONFIG,
     MISSING,
     SNAPSHOT,
+    AsyncioSource,
     Emitter,
     FeedSource,
     FilterOptions,
-    Launchable,
     Outlet,
     RunConfig,
     RunLogBuilder,
     RunScope,
     RunState,
     Wiring,
+    hosted,
     invoke_actor,
     launch_run,
     run_sync,
@@ -211,7 +212,7 @@ class Runnable(Generic[In, Out]):
     def astream(
         self, input: In, config: RunnableConfig | None = None, **kwargs: object
     ) -> AsyncRunStream[Out]:
-        """Stream the output chunks of one run, inside trio.
+        """Stream the output chunks of one run, from trio or asyncio.
 
         Leaving the ``async for`` early (break, exception, cancellation) cancels the run:
         every actor stops and upstream generators' ``finally`` blocks run.
@@ -226,9 +227,17 @@ class Runnable(Generic[In, Out]):
     def atransform(
         self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: object
     ) -> AsyncRunStream[Out]:
-        """Stream the output of one run whose input is itself a stream of chunks."""
-        return AsyncRunStream(lambda: self.launch(inputs, config))
+        """Stream the output of one run whose input is itself a stream of chunks.
 
+        From asyncio, ``inputs`` may be an asyncio async iterator: an asyncio task reads it
+        (bounded) and stops, closing it, when the run ends.
+        """
+        source = AsyncioSource.wrap(inputs)
+        if source is None:
+            return AsyncRunStream(lambda: self.launch(inputs, config))
+        return AsyncRunStream(lambda: self.launch(source, config, on_done=source.stop))
+
+    @hosted
     async def ainvoke(self, input: In, config: RunnableConfig | RunConfig | None = None,
                       **kwargs: object) -> Out:
         """Run once and return the whole output (the chunks added up).
@@ -253,21 +262,25 @@ class Runnable(Generic[In, Out]):
         >>> RunnableLambda(str.upper).invoke("hi")
         'HI'
         """
-        return run_sync(self.ainvoke, input, config, method=f"{self.get_name()}.invoke()")
+        return run_sync(self.ainvoke, input, config, method=f"{self.get_name()}.invoke()",
+                        instead="await chain.ainvoke(...)")
 
     def stream(
         self, input: In, config: RunnableConfig | None = None, **kwargs: object
     ) -> Iterator[Out]:
         """Stream from synchronous code (any thread). Closing or dropping the iterator early
         cancels the run."""
-        return SyncRunStream(lambda: self.launch([input], config, start_input=input))
+        return SyncRunStream(lambda: self.launch([input], config, start_input=input),
+                             method=f"{self.get_name()}.stream()")
 
     def transform(
         self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: object
     ) -> Iterator[Out]:
         """Synchronous :meth:`atransform` over an iterable of input chunks."""
-        return SyncRunStream(lambda: self.launch(iter(inputs), config))
+        return SyncRunStream(lambda: self.launch(iter(inputs), config),
+                             method=f"{self.get_name()}.transform()")
 
+    @hosted
     async def abatch(
         self,
         inputs: list[In],
@@ -307,7 +320,7 @@ class Runnable(Generic[In, Out]):
         return run_sync(
             lambda: self.abatch(inputs, config, return_exceptions=return_exceptions,
                                 max_concurrency=max_concurrency),
-            method=f"{self.get_name()}.batch()",
+            method=f"{self.get_name()}.batch()", instead="await chain.abatch(...)",
         )
 
     def astream_events(
@@ -381,10 +394,7 @@ class Runnable(Generic[In, Out]):
     # -- composition ---------------------------------------------------------------------------
 
     def __or__(self, other: Any) -> Runnable[In, Any]:
-        from rillet.graphs.coerce import coerce_to_runnable
-        from rillet.graphs.sequence import RunnableSequence
-
-        return RunnableSequence(self, coerce_to_runnable(other))
+        return self.pipe(other)
 
     def __ror__(self, other: Any) -> Runnable[Any, Out]:
         from rillet.graphs.coerce import coerce_to_runnable
@@ -481,7 +491,3 @@ def _bind_ctx(method: Callable[[Any, RunScope], Any], scope: RunScope) -> Callab
         return method(value, scope)
 
     return bound
-
-
-if TYPE_CHECKING:
-    _RUNNABLES_LAUNCH: type[Launchable] = Runnable  # mypy: every Runnable is what the engine runs

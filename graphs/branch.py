@@ -10,7 +10,7 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
-from rillet.runtime.lowlevel import RunScope
+from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["RunnableBranch"]
 
@@ -48,7 +48,7 @@ class RunnableBranch(Runnable[Any, Any]):
         if isinstance(condition, Runnable):
             return bool(await condition.ainvoke(input))
         if inspect.iscoroutinefunction(condition):
-            return bool(await condition(input))
+            return bool(await await_user(condition(input), node=self.get_name(), func=condition))
         return bool(await trio.to_thread.run_sync(condition, input))
 
     async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:

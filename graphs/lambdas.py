@@ -2,7 +2,8 @@
 
 How a function runs:
 
-- ``async def f(x)`` is awaited on the run's loop; ``def f(x)`` runs in a worker thread, so a
+- ``async def f(x)`` is awaited on the run's loop — on the caller's asyncio loop when the caller
+  runs asyncio, so it may await asyncio code; ``def f(x)`` runs in a worker thread, so a
   blocking call (an HTTP request, a file read) never stalls other runs. A sync function can call
   ``chain.invoke(...)``: the call goes back to the run's loop as a child run.
 - a (async) generator function wrapped in ``RunnableLambda`` gets the whole input and streams
@@ -24,7 +25,7 @@ from typing import Any
 import trio
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.lowlevel import RunScope
+from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["RunnableGenerator", "RunnableLambda", "chain"]
 
@@ -103,11 +104,11 @@ class RunnableLambda(Runnable[Any, Any]):
                     yield item
             return
         if self._async:
-            result = await self.func(*args, **kwargs)
+            result = await await_user(self.func(*args, **kwargs), node=ctx.name, func=self.func)
         else:
             result = await trio.to_thread.run_sync(lambda: self.func(*args, **kwargs))
             if inspect.isawaitable(result):  # a sync wrapper handing back a coroutine
-                result = await result
+                result = await await_user(result, node=ctx.name, func=self.func)
         if isinstance(result, Runnable):
             async with result.astream(input) as chunks:
                 async for chunk in chunks:

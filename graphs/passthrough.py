@@ -18,7 +18,15 @@ from rillet.graphs.parallel import RunnableParallel
 from rillet.graphs.slots import Slot
 from rillet.runtime import Accumulator, AddableDict
 from rillet.runtime.errors import NodeInputError
-from rillet.runtime.lowlevel import DELTA, SKIP, Outlet, RunScope, Wiring, annotate_error
+from rillet.runtime.lowlevel import (
+    DELTA,
+    SKIP,
+    Outlet,
+    RunScope,
+    Wiring,
+    annotate_error,
+    await_user,
+)
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -57,7 +65,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
                 else await trio.to_thread.run_sync(self.func, total.value)
             )
             if inspect.isawaitable(result):
-                await result
+                await await_user(result, node=ctx.name, func=self.func)
 
     @staticmethod
     def assign(**mapping: object) -> RunnableAssign:

@@ -30,7 +30,7 @@ import attrs
 from rillet.graphs.base import Runnable
 from rillet.graphs.config import RunnableConfig
 from rillet.runtime import ChunkEmitted, CustomEvent, current_scope
-from rillet.runtime.lowlevel import RemoteClient, RunConfig, RunScope, event_from_dict
+from rillet.runtime.lowlevel import RemoteClient, RunConfig, RunScope, event_from_dict, hosted
 
 __all__ = ["RemoteRunnable"]
 
@@ -66,6 +66,7 @@ class RemoteRunnable(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RemoteRunnable({self.url!r})"
 
+    @hosted  # from asyncio too, in the loop's trio guest, as every Runnable method
     async def ainvoke(self, input: object, config: RunnableConfig | RunConfig | None = None,
                       **kwargs: object) -> Any:
         """Run once on the server and return its output.

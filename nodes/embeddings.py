@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 import attrs
 import trio
 
+from rillet.runtime.lowlevel import hosted
+
 __all__ = ["BaseEmbeddings", "Embeddings", "HashingEmbeddings"]
 
 
@@ -69,11 +71,13 @@ class BaseEmbeddings:
         """Embed a search query; subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} must define embed_query")
 
+    @hosted
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Checkpoint, then ``embed_documents(texts)``."""
         await trio.lowlevel.checkpoint()
         return self.embed_documents(texts)
 
+    @hosted
     async def aembed_query(self, text: str) -> list[float]:
         """Checkpoint, then ``embed_query(text)``."""
         await trio.lowlevel.checkpoint()

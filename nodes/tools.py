@@ -28,7 +28,7 @@ import trio
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import ToolMessage
 from rillet.runtime.errors import NodeInputError
-from rillet.runtime.lowlevel import RunScope
+from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["Tool", "ToolArgumentError", "tool"]
 
@@ -118,7 +118,7 @@ class Tool(Runnable[Any, Any]):
             input = input.get("args", {})
         args = self._arguments(input, ctx.name)
         if self._async:
-            result = await self.func(**args)
+            result = await await_user(self.func(**args), node=ctx.name, func=self.func)
         else:
             result = await trio.to_thread.run_sync(lambda: self.func(**args))
         if call_id is not None:

@@ -13,6 +13,7 @@ from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunSt
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.engine.worker import Worker, WorkerStatistics
 from rillet.runtime.errors import (
+    AsyncioRequiredError,
     ConfigError,
     NodeInputError,
     RemoteError,
@@ -48,6 +49,7 @@ __all__ = [
     "Accumulator",
     "AddableDict",
     "AsyncRunStream",
+    "AsyncioRequiredError",
     "BusStatistics",
     "ChunkEmitted",
     "ConfigError",

@@ -17,7 +17,9 @@
     ├── StoreUnavailable                     the scale-out queue or event store is unreachable
     ├── RunSuperseded                        a later attempt of a queued run took over
     ├── RunNotFound (also LookupError)       no event log for this run id
-    └── MissingExtraError (also ImportError) an optional extra is not installed
+    ├── MissingExtraError (also ImportError) an optional extra is not installed
+    ├── AsyncioRequiredError (also RuntimeError)  a step's asyncio code ran on plain trio
+    └── HostClosed (also RuntimeError)       an asyncio loop's trio guest stopped
 
 Trio's channel errors are translated into these only at the public boundary.
 """
@@ -28,8 +30,10 @@ import reprlib
 from typing import Any
 
 __all__ = [
+    "AsyncioRequiredError",
     "ClientGone",
     "ConfigError",
+    "HostClosed",
     "JsonPatchError",
     "MissingExtraError",
     "NodeInputError",
@@ -210,3 +214,26 @@ class MissingExtraError(RilletError, ImportError):
         self.extra, self.what = extra, what
         super().__init__(f"{what} needs the {extra} extra: pip install 'rillet[{extra}]'",
                          name=module)
+
+
+class AsyncioRequiredError(RilletError, RuntimeError):
+    """A node's ``async def`` function awaited asyncio code, but the run is on plain trio.
+
+    Called from asyncio (``asyncio.run``, FastAPI, Jupyter), such functions run on the caller's
+    loop; called from trio, or through a sync method (which runs on rillet's own trio thread),
+    they cannot.
+
+    >>> str(AsyncioRequiredError(node="fetch", function="fetch_user"))[:72]
+    "node 'fetch': fetch_user awaited asyncio code, but this run is on plain "
+    """
+
+    def __init__(self, *, node: str, function: str) -> None:
+        self.node, self.function = node, function
+        super().__init__(
+            f"node {node!r}: {function} awaited asyncio code, but this run is on plain trio; "
+            f"call the chain from asyncio with `await chain.ainvoke(...)` / `chain.astream(...)` "
+            f"(then asyncio steps run on your loop), or write the step with trio or anyio")
+
+
+class HostClosed(RilletError, RuntimeError):
+    """An asyncio loop's trio guest stopped (the loop is closing) while work was pending."""

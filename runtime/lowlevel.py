@@ -25,6 +25,9 @@ Building runs (how a runnable places its actors when a run is wired):
   type adds up), :func:`sole_error`;
 - readers: :class:`AsyncRunStream`, :class:`SyncRunStream`, :class:`EventStream` (a run read
   from trio, a thread, or as events) and :func:`run_sync` (the thread bridge);
+- asyncio hosting: :func:`hosted` (an async method that also works from asyncio, in the loop's
+  trio guest), :func:`await_user` (await user code on the caller's loop), :class:`AsyncioSource`
+  (an asyncio async iterator as a run's input);
 - events: :class:`FilterOptions`, :class:`RunLogBuilder`, :func:`event_from_dict` (a rendered
   event back into an :class:`~rillet.runtime.Event`, for events that crossed a wire);
 - wire and logs: :func:`register_wire_type`, :func:`apply_patch`, :func:`make_patch`,
@@ -42,6 +45,9 @@ from rillet.runtime.engine.actors import annotate_error, invoke_actor, stream_ac
 from rillet.runtime.engine.bridge import run_sync
 from rillet.runtime.engine.config import CONFIG_KEYS, EMPTY_CONFIG, RunConfig
 from rillet.runtime.engine.edges import SKIP, Emitter, Outlet
+from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.engine.hosts_streams import AsyncioSource
+from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.protocols import Launchable, RunService, ServedRun
 from rillet.runtime.engine.scope import MISSING, RunScope, RunState
 from rillet.runtime.engine.supervisor import FeedSource, Wiring, launch_run, sole_error
@@ -61,6 +67,7 @@ __all__ = [
     "MISSING",
     "SKIP",
     "SNAPSHOT",
+    "AsyncioSource",
     "Emitter",
     "FeedSource",
     "FilterOptions",
@@ -76,9 +83,11 @@ __all__ = [
     "Wiring",
     "annotate_error",
     "apply_patch",
+    "await_user",
     "event_from_dict",
     "fixup_module_metadata",
     "get_logger",
+    "hosted",
     "invoke_actor",
     "join_pointer",
     "keyed",

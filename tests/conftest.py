@@ -10,6 +10,16 @@ from types import CodeType, FrameType
 
 import pytest
 import trio
+from hypothesis import HealthCheck, settings
+
+# Property tests are verdicts on behaviour, never on speed: no per-example deadline and no
+# "too slow" health check (both fail on a loaded machine), and the same examples on every run
+# (derandomize), so a CI result does not depend on which random inputs came up that day.
+settings.register_profile(
+    "rillet", deadline=None, derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("rillet")
 
 
 def _live_task_names() -> list[str]:

@@ -19,7 +19,7 @@ from rillet.nodes.providers.errors import ProviderError
 from rillet.nodes.providers.http import ClientOwner, Timeouts
 from rillet.nodes.providers.openai import openai_client
 from rillet.nodes.providers.retry import RetryPolicy
-from rillet.runtime.lowlevel import run_sync
+from rillet.runtime.lowlevel import hosted, run_sync
 
 __all__ = ["OpenAIEmbeddings"]
 
@@ -67,6 +67,7 @@ class OpenAIEmbeddings(ClientOwner):
     def __repr__(self) -> str:
         return f"OpenAIEmbeddings(model={self.model!r}, base_url={self.client.base_url!r})"
 
+    @hosted
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed texts to be searched, one vector per text, in order.
 
@@ -78,6 +79,7 @@ class OpenAIEmbeddings(ClientOwner):
             vectors.extend(await self._embed_batch(texts[start : start + self.batch_size]))
         return vectors
 
+    @hosted
     async def aembed_query(self, text: str) -> list[float]:
         """Embed a search query."""
         return (await self._embed_batch([text]))[0]

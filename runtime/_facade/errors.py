@@ -31,7 +31,9 @@ Each class lives with the layer that raises it (:mod:`rillet.runtime.errors`,
     ├── StoreUnavailable                      the scale-out queue or event store is unreachable
     ├── RunSuperseded                         a later attempt of a queued run took over
     ├── RunNotFound (LookupError)             no event log for this run id
-    └── MissingExtraError (ImportError)       an optional extra is not installed
+    ├── MissingExtraError (ImportError)       an optional extra is not installed
+    ├── AsyncioRequiredError (RuntimeError)   a step's asyncio code ran on plain trio
+    └── HostClosed (RuntimeError)             an asyncio loop's trio guest stopped
 
 >>> from rillet.errors import OutputParserError, RilletError
 >>> issubclass(OutputParserError, RilletError) and issubclass(OutputParserError, ValueError)
@@ -51,8 +53,10 @@ from rillet.nodes.providers.tool_schema import ToolSchemaError
 from rillet.nodes.templates import InvalidTemplateError, MissingVariablesError
 from rillet.nodes.tools import ToolArgumentError
 from rillet.runtime.errors import (
+    AsyncioRequiredError,
     ClientGone,
     ConfigError,
+    HostClosed,
     JsonPatchError,
     MissingExtraError,
     NodeInputError,
@@ -69,9 +73,11 @@ from rillet.runtime.errors import (
 )
 
 __all__ = [
+    "AsyncioRequiredError",
     "ClientGone",
     "ConfigError",
     "GraphError",
+    "HostClosed",
     "InvalidTemplateError",
     "JsonPatchError",
     "MessageCoercionError",

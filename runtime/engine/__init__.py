@@ -3,8 +3,10 @@
 Holds bounded edges (:mod:`.edges`), the actor loops (:mod:`.actors`), run scopes with their
 ids, config and event publishing (:mod:`.scope`), the supervisor that owns each run's nursery in
 a system task (:mod:`.supervisor`), the iterators that read a run and cancel it when left early
-(:mod:`.streams`), the sync bridge for threads (:mod:`.bridge`), and the long-running
-:class:`Worker` with the handles of its runs (:mod:`.worker`, :mod:`.handles`).
+(:mod:`.streams`), the sync bridge for threads (:mod:`.bridge`), the hosts that serve asyncio
+callers from a trio guest run on their loop (:mod:`.hosts`, :mod:`.hosts_streams`,
+:mod:`.hosts_user`), and the long-running :class:`Worker` with the handles of its runs
+(:mod:`.worker`, :mod:`.handles`).
 
 May import: :mod:`rillet.runtime.errors`, :mod:`rillet.runtime.chunks`, :mod:`rillet.runtime.logs`,
 :mod:`rillet.runtime.wire` and :mod:`rillet.runtime.events`. It knows no Runnable, no LLM, no

@@ -19,12 +19,14 @@ readers with :class:`RunCancelled`, never with a silently truncated output.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self, Unpack, final
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Self, Unpack, cast, final
 
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
+from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.engine.hosts_streams import hosted_iter
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.errors import RunCancelled
 from rillet.runtime.events.bus import Subscription
@@ -88,6 +90,7 @@ class WorkerRun(metaclass=NoPublicConstructor):
             self.cancel_reason = reason
         self._handle.cancel()
 
+    @hosted
     async def aclose(self) -> None:
         """Cancel the run if it still runs, and wait (shielded) until every actor stopped."""
         if not self.done and self.cancel_reason is None:
@@ -96,6 +99,7 @@ class WorkerRun(metaclass=NoPublicConstructor):
         if self._sub is not None:
             self._sub.close()
 
+    @hosted
     async def wait(self) -> None:
         """Wait for the end; raise the run's error, or :class:`RunCancelled`.
 
@@ -137,6 +141,7 @@ class WorkerRun(metaclass=NoPublicConstructor):
         render = (lambda e: e) if version is None else (lambda e: render_event(e, version))
         return RunEvents(self, render, event_filter.as_predicate())
 
+    @hosted
     async def result(self) -> Any:
         """Wait for the whole output (the chunks added up, or the root's reported output).
 
@@ -258,8 +263,9 @@ class _BatchReader:
         self._buffer.clear()
         await self._close()
 
-    def __aiter__(self) -> Self:
-        return self
+    def __aiter__(self) -> Any:
+        # From asyncio: a reader that pumps this one in the loop's guest.
+        return hosted_iter(cast("AsyncIterator[Any]", self), self.aclose)
 
     async def __aenter__(self) -> Self:
         return self

@@ -5,6 +5,11 @@ generator, so breaking out of ``async for`` needs no finalizer task: dropping or
 cancels the run at once (``RunHandle.cancel`` is synchronous), and ``aclose()`` also waits until
 every actor has stopped. The run starts at the first ``__anext__``, like a generator.
 
+Iterated by an asyncio task, :class:`AsyncRunStream` and :class:`EventStream` hand out a
+:class:`~rillet.runtime.engine.hosts_streams.HostedReader` instead (decided once, in
+``__aiter__``, or at the first ``__anext__``): the run then lives in the loop's trio guest.
+Under trio nothing changes.
+
 :class:`SyncRunStream` is what ``stream`` returns: each ``next()`` that finds its local buffer
 empty makes one hop to the trio loop and brings back every chunk that is already available (up
 to 256), so a thread hop is paid per batch, not per chunk.
@@ -12,13 +17,16 @@ to 256), so a thread hop is paid per batch, not per chunk.
 
 from __future__ import annotations
 
+import functools
 from collections import deque
-from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, ClassVar, Generic, TypeVar
 
 import trio
 
 from rillet.runtime.engine.bridge import call_soon_in_portal, is_portal_thread, run_sync
+from rillet.runtime.engine.hosts import Host, foreign_host
+from rillet.runtime.engine.hosts_streams import HostedReader, Pull, RenderingReader
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.events.bus import EventBus, Subscription
 from rillet.runtime.events.types import Event
@@ -27,6 +35,9 @@ __all__ = ["AsyncRunStream", "EventStream", "SyncRunStream"]
 
 T = TypeVar("T")
 _BATCH = 256
+# Schedule points a pump gives an empty sink before it wakes its reader: a chain of a few
+# stages refills it within that many when it streams as fast as it can.
+_REFILL_TRIES = 4
 
 
 class AsyncRunStream(Generic[T]):
@@ -38,22 +49,40 @@ class AsyncRunStream(Generic[T]):
             async for chunk in chunks: ...
     """
 
-    __slots__ = ("_launch", "_handle", "_count", "_closed")
+    __slots__ = ("_launch", "_handle", "_count", "_closed", "_reader")
+    #: A trio stream at heart: ``atransform`` from asyncio feeds it to a run as it is.
+    trio_native: ClassVar[bool] = True
 
     def __init__(self, launch: Callable[[], RunHandle]) -> None:
         self._launch = launch
         self._handle: RunHandle | None = None
         self._count = 0
         self._closed = False
+        self._reader: HostedReader[T] | None = None
 
-    def __aiter__(self) -> AsyncRunStream[T]:
-        return self
+    def __aiter__(self) -> Any:
+        host = foreign_host()
+        return self if host is None else self._hosted(host)
+
+    def _hosted(self, host: Host) -> HostedReader[T]:
+        if self._reader is None:
+            launch = self._launch  # not self: the pump must not keep this stream alive
+
+            def opener() -> tuple[Pull, Callable[[], Awaitable[None]]]:
+                handle = launch()
+                return functools.partial(take_chunks, handle), handle.aclose
+
+            self._reader = HostedReader(host, opener)
+        return self._reader
 
     async def __anext__(self) -> T:
         if self._closed:
             raise StopAsyncIteration
         handle = self._handle
         if handle is None:
+            host = foreign_host() if self._reader is None else self._reader.host
+            if host is not None:  # an asyncio caller using __anext__ (or anext()) directly
+                return await self._hosted(host).__anext__()
             handle = self._handle = self._launch()
         assert handle.sink is not None
         try:
@@ -81,7 +110,9 @@ class AsyncRunStream(Generic[T]):
     async def aclose(self) -> None:
         """Cancel the run (if still running) and wait until every actor has stopped."""
         self._closed = True
-        if self._handle is not None:
+        if self._reader is not None:
+            await self._reader.aclose()
+        elif self._handle is not None:
             await self._handle.aclose()
 
     async def __aenter__(self) -> AsyncRunStream[T]:
@@ -92,6 +123,49 @@ class AsyncRunStream(Generic[T]):
 
     def __del__(self) -> None:
         _cancel_abandoned(self._handle)
+
+
+async def take_chunks(handle: RunHandle, limit: int,
+                      idle: Callable[[], None] | None = None) -> list[Any]:
+    """At least one output chunk of ``handle``'s run and up to ``limit``, without a schedule
+    point after the first; ``[]`` once the run has ended (then its error is raised).
+
+    With ``idle`` (a :data:`~rillet.runtime.engine.hosts_streams.Pull` for a pump): an empty
+    sink gets a few schedule points to refill before ``idle()`` is called and the wait begins.
+    """
+    sink = handle.sink
+    assert sink is not None, "this run was started without a sink"
+    batch: list[Any] = []
+    try:
+        if idle is not None:
+            for _ in range(_REFILL_TRIES):
+                if _drain(sink, batch, limit):
+                    break
+                await trio.lowlevel.checkpoint()  # the producers run; often they refill it
+            else:
+                idle()
+        if not batch:
+            batch.append(await sink.receive())
+            _drain(sink, batch, limit)
+    except (trio.EndOfChannel, trio.ClosedResourceError):
+        if not batch:  # deliver these first; the next call sees the end again
+            await handle.wait()
+    return batch
+
+
+def _drain(sink: Any, batch: list[Any], limit: int) -> bool:
+    """Move what ``sink`` holds into ``batch`` (up to ``limit``); True if it moved any.
+    The end of the stream is raised only when ``batch`` is still empty."""
+    start = len(batch)
+    try:
+        while len(batch) < limit:
+            batch.append(sink.receive_nowait())
+    except trio.WouldBlock:
+        pass
+    except (trio.EndOfChannel, trio.ClosedResourceError):
+        if not batch:
+            raise
+    return len(batch) > start
 
 
 def _cancel_abandoned(handle: RunHandle | None) -> None:
@@ -106,8 +180,8 @@ def _cancel_abandoned(handle: RunHandle | None) -> None:
 class SyncRunStream(Iterator[T]):
     """A run's output for synchronous code; ``close()`` (or dropping it) cancels the run."""
 
-    def __init__(self, launch: Callable[[], RunHandle]) -> None:
-        self._launch = launch
+    def __init__(self, launch: Callable[[], RunHandle], *, method: str = "stream()") -> None:
+        self._launch, self._method = launch, method
         self._handle: RunHandle | None = None
         self._buffer: deque[Any] = deque()
         self._finished = False
@@ -120,7 +194,7 @@ class SyncRunStream(Iterator[T]):
             return self._buffer.popleft()  # type: ignore[no-any-return]
         if self._finished:
             raise StopIteration
-        batch, ended = run_sync(self._pull, method="stream()")
+        batch, ended = run_sync(self._pull, method=self._method)
         self._buffer.extend(batch)
         if ended:
             self._finished = True
@@ -132,25 +206,13 @@ class SyncRunStream(Iterator[T]):
         if self._handle is None:
             self._handle = self._launch()
         handle = self._handle
-        sink = handle.sink
-        assert sink is not None
-        batch: list[Any] = []
         try:
-            batch.append(await sink.receive())
-            while len(batch) < _BATCH:
-                batch.append(sink.receive_nowait())
-        except trio.WouldBlock:
-            return batch, False
-        except trio.EndOfChannel:
-            if batch:
-                return batch, False  # deliver these first; the next pull sees the end again
-            self._finished = True  # the error below (if any) is raised once, then iteration ends
-            await handle.wait()
-            return batch, True
+            batch = await take_chunks(handle, _BATCH)
         except BaseException:
+            self._finished = True  # the run's error is raised once, then iteration ends
             await handle.aclose()
             raise
-        return batch, False
+        return batch, not batch
 
     def close(self) -> None:
         """Cancel the run and wait until it has stopped."""
@@ -162,7 +224,8 @@ class SyncRunStream(Iterator[T]):
         if is_portal_thread():  # collected on the loop's own thread: cannot block here
             call_soon_in_portal(handle.cancel)
             return
-        run_sync(handle.aclose, method="closing a stream")
+        run_sync(handle.aclose, method="closing a sync stream",
+                 instead="an async stream (astream) and its aclose()")
 
     def __enter__(self) -> SyncRunStream[T]:
         return self
@@ -203,18 +266,44 @@ class EventStream(Generic[T]):
         self._handle: RunHandle | None = None
         self._sub: Subscription | None = None
         self._closed = False
+        self._reader: HostedReader[T] | None = None
 
-    def __aiter__(self) -> EventStream[T]:
-        return self
+    #: A trio stream at heart: ``atransform`` from asyncio feeds it to a run as it is.
+    trio_native: ClassVar[bool] = True
+
+    def __aiter__(self) -> Any:
+        host = foreign_host()
+        return self if host is None else self._hosted(host)
+
+    def _hosted(self, host: Host) -> HostedReader[T]:
+        if self._reader is None:
+            options = self._options()  # not self: the pump must not keep this stream alive
+
+            def opener() -> tuple[Pull, Callable[[], Awaitable[None]]]:
+                handle, sub = _open_events(*options)
+
+                async def close() -> None:
+                    await handle.aclose()
+                    sub.close()
+
+                return functools.partial(take_events, handle, sub), close
+
+            # Raw events cross; the reader renders each as it is taken, so rendered events
+            # live as briefly as under trio.
+            self._reader = RenderingReader(host, opener, self._transform, self._finish)
+        return self._reader
+
+    def _options(self) -> tuple[Any, ...]:
+        return self._launch, self._policy, self._bound, self._accept, self._prefilter
 
     async def __anext__(self) -> T:
         if self._handle is None:
             if self._closed:
                 raise StopAsyncIteration
-            bus = EventBus()
-            self._sub = bus.subscribe(policy=self._policy, bound=self._bound, accept=self._accept,
-                                      prefilter=self._prefilter)
-            self._handle = self._launch(bus, lambda _handle: bus.close())
+            host = foreign_host() if self._reader is None else self._reader.host
+            if host is not None:  # an asyncio caller using __anext__ (or anext()) directly
+                return await self._hosted(host).__anext__()
+            self._handle, self._sub = _open_events(*self._options())
         assert self._sub is not None
         while True:
             try:
@@ -241,7 +330,10 @@ class EventStream(Generic[T]):
         return 0 if self._sub is None else self._sub.dropped
 
     async def aclose(self) -> None:
+        """Cancel the run (if still running) and wait until every actor has stopped."""
         self._closed = True
+        if self._reader is not None:
+            await self._reader.aclose()
         if self._handle is not None:
             await self._handle.aclose()
         if self._sub is not None:
@@ -255,3 +347,43 @@ class EventStream(Generic[T]):
 
     def __del__(self) -> None:
         _cancel_abandoned(self._handle)
+
+
+def _open_events(
+    launch: Callable[[EventBus, Callable[[RunHandle], None]], RunHandle], policy: str,
+    bound: int, accept: Callable[[Event], bool] | None,
+    prefilter: Callable[[str, str, tuple[str, ...]], bool] | None,
+) -> tuple[RunHandle, Subscription]:
+    """Start a run whose events go to a private bus with one subscriber (trio side)."""
+    bus = EventBus()
+    sub = bus.subscribe(policy=policy, bound=bound, accept=accept, prefilter=prefilter)
+    return launch(bus, lambda _handle: bus.close()), sub
+
+
+async def take_events(handle: RunHandle, sub: Subscription, limit: int,
+                      idle: Callable[[], None]) -> list[Event]:
+    """A :data:`~rillet.runtime.engine.hosts_streams.Pull` of raw events: what is buffered
+    (after a few schedule points if nothing is), else ``idle()`` and the next one; ``[]`` at
+    the end, raising the run's error."""
+    batch: list[Event] = []
+    for _ in range(_REFILL_TRIES):  # as take_chunks: the producers may refill it
+        _drain_events(sub, batch, limit)
+        if batch:
+            return batch
+        await trio.lowlevel.checkpoint()
+    idle()
+    try:
+        batch.append(await sub.__anext__())
+    except StopAsyncIteration:
+        await handle.wait()
+        return []
+    _drain_events(sub, batch, limit)
+    return batch
+
+
+def _drain_events(sub: Subscription, batch: list[Event], limit: int) -> None:
+    try:
+        while len(batch) < limit:
+            batch.append(sub.receive_nowait())
+    except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+        pass  # the end (if it is one) is seen again by the next __anext__

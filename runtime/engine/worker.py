@@ -15,7 +15,8 @@
 
 It runs any :class:`~rillet.runtime.engine.protocols.Launchable` (a ``rillet.graphs.Runnable``
 is one), so this module imports neither ``graphs`` nor ``nodes``, and it is the in-process
-:class:`~rillet.runtime.engine.protocols.RunService` behind ``rillet serve``.
+:class:`~rillet.runtime.engine.protocols.RunService` behind ``rillet serve``. Its async methods
+also work from asyncio (they run in the loop's trio guest; see :mod:`.hosts`).
 
 >>> # async with Worker(max_concurrent_runs=4) as worker:
 >>> #     run = await worker.submit(chain, {"topic": "parrot"})
@@ -32,6 +33,7 @@ import trio
 
 from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.handles import WorkerRun
+from rillet.runtime.engine.hosts import hosted
 from rillet.runtime.engine.protocols import Launchable, is_launchable
 from rillet.runtime.engine.scope import new_run_id
 from rillet.runtime.engine.supervisor import RunHandle
@@ -125,6 +127,7 @@ class Worker:
             subscribers=self.bus.statistics().subscribers,
         )
 
+    @hosted
     async def submit(
         self,
         runnable: Launchable,
@@ -246,11 +249,13 @@ class Worker:
         for scope in tuple(self._waiting):
             scope.cancel()
 
+    @hosted
     async def wait_idle(self) -> None:
         """Wait until no run is running."""
         while self._runs:
             await self._idle.wait()
 
+    @hosted
     async def shutdown(self, timeout: float | None = None) -> None:
         """Stop accepting, let runs finish within ``timeout`` (default ``shutdown_timeout``),
         then cancel the rest and wait for them; end every worker subscription. Idempotent.

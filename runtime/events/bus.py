@@ -26,10 +26,11 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, final
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, ClassVar, Final, final
 
 import attrs
+import sniffio
 import trio
 
 from rillet.runtime.exports import NoPublicConstructor
@@ -77,6 +78,10 @@ class Subscription(metaclass=NoPublicConstructor):
     manager so an abandoned subscriber stops costing the run anything.
     """
 
+    #: How an asyncio task iterates a subscription (it cannot await trio's channels). The
+    #: engine sets it (:mod:`rillet.runtime.engine.hosts_streams`): events cannot import it.
+    asyncio_reader: ClassVar[Callable[[Subscription], AsyncIterator[Event]] | None] = None
+
     def __init__(
         self,
         bus: EventBus,
@@ -105,8 +110,11 @@ class Subscription(metaclass=NoPublicConstructor):
         self.dropped = 0
         self.delivered = 0
 
-    def __aiter__(self) -> Subscription:
-        return self
+    def __aiter__(self) -> AsyncIterator[Event]:
+        reader = Subscription.asyncio_reader
+        if sniffio.thread_local.name == "trio" or reader is None:
+            return self
+        return reader(self)
 
     async def __anext__(self) -> Event:
         # Take what is buffered without a schedule point; wait only when the buffer is empty.

@@ -14,7 +14,7 @@ from types import ModuleType
 import attrs
 import pytest
 
-from bench import concurrency, events, json_parsing, no_subscriber, steps, streaming
+from bench import asyncio_host, concurrency, events, json_parsing, no_subscriber, steps, streaming
 from bench.__main__ import main
 from bench.chains import have_langchain
 from bench.harness import Config, Deadline, Impl, growth_exponent, percentile, run_alternating
@@ -26,7 +26,7 @@ TINY = Config(
     json_peer_cap=600, time_box=20.0, peer_budget=5.0, rss_sizes=(10,), overhead_reps=1,
     concurrent_time_box=20.0,
 )
-WORKLOADS = [streaming, steps, events, concurrency, json_parsing, no_subscriber]
+WORKLOADS = [streaming, steps, events, concurrency, json_parsing, no_subscriber, asyncio_host]
 LANGCHAIN = have_langchain()
 
 

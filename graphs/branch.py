@@ -44,7 +44,7 @@ class RunnableBranch(Runnable[Any, Any]):
         self.default = coerce_to_runnable(default)
         self.name = name
 
-    async def _check(self, condition: Any, input: Any) -> bool:
+    async def _check(self, condition: Any, input: object) -> bool:
         if isinstance(condition, Runnable):
             return bool(await condition.ainvoke(input))
         if inspect.iscoroutinefunction(condition):

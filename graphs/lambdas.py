@@ -87,7 +87,7 @@ class RunnableLambda(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableLambda({self.name})"
 
-    def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, object]]:
+    def _args(self, input: object, ctx: RunScope) -> tuple[tuple[object, ...], dict[str, object]]:
         return (input,), ({"config": ctx.config.to_dict()} if self._config else {})
 
     async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[object, None]:
@@ -154,10 +154,10 @@ class RunnableGenerator(Runnable[Any, Any]):
         return _iterate_in_threads(self.func(_ThreadInput(chunks), **kwargs))
 
 
-class _ThreadInput(Iterator[Any]):
+class _ThreadInput(Iterator[object]):
     """The input stream as a sync iterator for a generator running in a worker thread."""
 
-    def __init__(self, chunks: AsyncIterator[Any]) -> None:
+    def __init__(self, chunks: AsyncIterator[object]) -> None:
         self._chunks = chunks
 
     def __next__(self) -> object:
@@ -167,14 +167,14 @@ class _ThreadInput(Iterator[Any]):
         return item
 
 
-async def _next_or_end(chunks: AsyncIterator[Any]) -> object:
+async def _next_or_end(chunks: AsyncIterator[object]) -> object:
     try:
         return await chunks.__anext__()
     except StopAsyncIteration:
         return _END
 
 
-async def _iterate_in_threads(gen: Iterator[Any]) -> AsyncGenerator[Any, None]:
+async def _iterate_in_threads(gen: Iterator[object]) -> AsyncGenerator[object, None]:
     """Drive a sync generator from worker threads, one ``next`` per hop; close it on exit."""
     try:
         while True:

@@ -64,7 +64,7 @@ def _ordered(merged: AddableDict, order: tuple[str, ...] | None) -> AddableDict:
     return result
 
 
-def keyed(key: str, order: tuple[str, ...] | None = None) -> Callable[[Any], AddableDict]:
+def keyed(key: str, order: tuple[str, ...] | None = None) -> Callable[[object], AddableDict]:
     """A function wrapping each chunk as ``{key: chunk}`` (a parallel branch, a graph fan-in);
     ``order`` (the parallel's keys) makes sums list keys in declaration order.
 

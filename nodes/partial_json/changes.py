@@ -28,7 +28,7 @@ __all__ = ["ADD", "Changes", "GREW", "Key", "Path", "REMOVE", "REPLACE"]
 Key: TypeAlias = str | int
 Path: TypeAlias = tuple[Key, ...]
 
-GREW: Final[Any] = object()  # the old value of a growing string: always differs from the new one
+GREW: Final[object] = object()  # the old value of a growing string: always differs from the new one
 
 # Kinds of change
 ADD, REPLACE, REMOVE = range(3)

@@ -23,7 +23,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Final
 
 import trio
@@ -154,7 +154,7 @@ class RunScope:
             exit.pending_exits += 1
         self.streams = kind not in NO_STREAM_KINDS
         self.started = self.ended = self.failed = False
-        self.input: Any = MISSING
+        self.input: object = MISSING
         # How events show this run's input (a chat model reports {"messages": [[...]]}); the
         # root of a call shows the input as the caller passed it, as LangChain does.
         self.input_view = input_view
@@ -263,7 +263,7 @@ class RunScope:
             scope.input = value
             scope = scope.entry
 
-    def _view(self, value: object) -> Any:
+    def _view(self, value: object) -> object:
         # The outermost run shows its input as given (``model.astream_events("hello")`` starts
         # with ``input == "hello"``); nested runs show it as their kind does.
         if self.input_view is None or self.parent is None:
@@ -290,7 +290,7 @@ class RunScope:
             value = self.output.value if output is MISSING else output
             if self.output_view is not None:
                 value = self.output_view(value)
-            data: dict[str, Any] = {"output": value}
+            data: dict[str, object] = {"output": value}
             # Only the outermost run ends without its input (LangChain's v2 rule); a chain
             # invoked inside a node's function is a child run and reports it.
             if self.parent is not None and self.input is not MISSING:
@@ -320,7 +320,7 @@ class RunScope:
                 if not scope.started:
                     scope.started = True
                     await scope.state.publish(scope._event(RunStarted, {}))
-                data: dict[str, Any] = {"error": error}
+                data: dict[str, object] = {"error": error}
                 if scope.input is not MISSING:
                     data["input"] = scope._view(scope.input)
                 if scope.kind == "tool":  # LangChain's on_tool_error names the tool call
@@ -338,7 +338,7 @@ class RunScope:
 
     # -- nesting -----------------------------------------------------------------------------
 
-    def activate(self) -> Any:
+    def activate(self) -> Token[RunScope | None]:
         """Make this the current run of the calling task (returns the contextvar token)."""
         return _current.set(self)
 

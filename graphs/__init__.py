@@ -6,6 +6,8 @@
 {'double': 4, 'same': 2}
 """
 
+import typing as _typing
+
 from rillet.graphs.base import Runnable
 from rillet.graphs.binding import RunnableBinding
 from rillet.graphs.branch import RunnableBranch
@@ -16,13 +18,16 @@ from rillet.graphs.graph import Graph, GraphError
 from rillet.graphs.lambdas import RunnableGenerator, RunnableLambda, chain
 from rillet.graphs.parallel import RunnableParallel
 from rillet.graphs.passthrough import RunnableAssign, RunnablePassthrough, RunnablePick
+from rillet.graphs.remote import RemoteRunnable
 from rillet.graphs.retry import RunnableRetry, RunnableWithFallbacks
 from rillet.graphs.sequence import RunnableSequence
+from rillet.runtime.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "DrawableGraph",
     "Graph",
     "GraphError",
+    "RemoteRunnable",
     "Runnable",
     "RunnableAssign",
     "RunnableBinding",
@@ -41,3 +46,11 @@ __all__ = [
     "ensure_config",
     "merge_configs",
 ]
+
+_fixup_module_metadata(__name__, globals())
+
+if _typing.TYPE_CHECKING:
+    from rillet.runtime.lowlevel import Launchable
+
+    # mypy checks that every Runnable is what the engine runs.
+    _RUNNABLES_LAUNCH: type[Launchable] = Runnable

@@ -8,9 +8,10 @@ per run — or a *composite* that wires its children's actors together (``_wire`
 - ``_astream(input, ctx)``: an async generator over the whole input (chat models);
 - ``_ainvoke(input, ctx)``: one output for the whole input (prompts, retrievers, functions).
 
-``ctx`` is the node's :class:`~rillet.runtime.engine.scope.RunScope` (``ctx.run_id``, ``ctx.name``,
+``ctx`` is the node's :class:`~rillet.runtime.lowlevel.RunScope` (``ctx.run_id``, ``ctx.name``,
 ``ctx.config``). Every public method (``invoke``, ``stream``, ``astream``, ``batch`` …) is
-built on :meth:`Runnable._launch`, which starts one supervised run.
+built on :meth:`Runnable.launch`, which starts one supervised run: a Runnable is the engine's
+:class:`~rillet.runtime.lowlevel.Launchable`.
 
 >>> from rillet.graphs import RunnableLambda
 >>> (RunnableLambda(lambda x: x + 1) | (lambda x: x * 2)).invoke(3)
@@ -29,20 +30,44 @@ from collections.abc import (
 )
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Unpack
 
-from rillet.graphs.config import RunnableConfig, ensure_config
+import attrs
+
+from rillet.graphs.config import RunnableConfig
 from rillet.graphs.slots import Slot
-from rillet.runtime.chunks import DELTA, SNAPSHOT, Accumulator
-from rillet.runtime.engine.actors import invoke_actor, stream_actor, transform_actor
-from rillet.runtime.engine.bridge import run_sync
-from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet
-from rillet.runtime.engine.hosts import hosted
-from rillet.runtime.engine.hosts_streams import AsyncioSource
-from rillet.runtime.engine.scope import MISSING, RunScope, RunState, current_scope
-from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
-from rillet.runtime.engine.supervisor import RunHandle, Wiring, launch_run
-from rillet.runtime.events.bus import EventBus
-from rillet.runtime.events.filters import EventFilter, FilterOptions
-from rillet.runtime.events.render import render_event
+from rillet.runtime import (
+    DEFAULT_BOUND,
+    Accumulator,
+    AsyncRunStream,
+    EventBus,
+    EventFilter,
+    EventStream,
+    RunHandle,
+    SyncRunStream,
+    current_scope,
+    render_event,
+)
+from rillet.runtime.lowlevel import (
+    DELTA,
+    EMPTY_CONFIG,
+    MISSING,
+    SNAPSHOT,
+    AsyncioSource,
+    Emitter,
+    FeedSource,
+    FilterOptions,
+    Outlet,
+    RunConfig,
+    RunLogBuilder,
+    RunScope,
+    RunState,
+    Wiring,
+    hosted,
+    invoke_actor,
+    launch_run,
+    run_sync,
+    stream_actor,
+    transform_actor,
+)
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -75,17 +100,26 @@ class Runnable(Generic[In, Out]):
         """Whether the output stream carries deltas or snapshots, given the input's."""
         return SNAPSHOT if self.emits_snapshots else DELTA
 
-    def _finalize(self, value: Any) -> Any:
-        """Turn the added-up output stream into what ``invoke`` returns."""
+    def finalize(self, value: Any) -> Any:
+        """The added-up output stream as ``invoke`` returns it (a model's chunk as a message)."""
         return value
 
-    def _node_metadata(self) -> dict[str, Any] | None:
+    def get_input_jsonschema(self) -> dict[str, object]:
+        """A JSON schema of the input (``{}``: anything; a sequence answers for its first step,
+        a prompt with its variables); ``rillet serve`` checks requests against it."""
+        return {}
+
+    def get_output_jsonschema(self) -> dict[str, object]:
+        """A JSON schema of what this returns (``{}``: not known)."""
+        return {}
+
+    def _node_metadata(self) -> dict[str, object] | None:
         """Metadata this component adds to its runs (a chat model's ``ls_*`` keys)."""
         return None
 
-    def _bound_config(self) -> RunnableConfig:
+    def _bound_config(self) -> RunConfig:
         """Config bound around this runnable with ``with_config`` (none for most runnables)."""
-        return {}
+        return EMPTY_CONFIG
 
     def _event_input(self, value: Any) -> Any:
         """How lifecycle events show this runnable's input (override to reshape it)."""
@@ -102,7 +136,7 @@ class Runnable(Generic[In, Out]):
         scope = slot.make_scope(
             w, self, output_mode=self.output_mode(input_mode), metadata=self._node_metadata()
         )
-        send, recv = w.edge(scope.config.get("bound"))
+        send, recv = w.edge(scope.config.bound)
         outlet = Emitter.open(out.tapped(scope))
         if cls._atransform is not Runnable._atransform:
             w.actor(transform_actor, _bind_ctx(self._atransform, scope), scope, recv, outlet,
@@ -128,45 +162,47 @@ class Runnable(Generic[In, Out]):
 
     # -- running -------------------------------------------------------------------------------
 
-    def _launch(
+    def launch(
         self,
-        inputs: Iterable[Any] | AsyncIterator[Any],
-        config: Mapping[str, Any] | None,
+        inputs: FeedSource,
+        config: RunConfig | Mapping[str, Any] | None = None,
         *,
-        start_input: Any = MISSING,
+        start_input: object = MISSING,
         buses: tuple[EventBus, ...] = (),
         sink: bool = True,
         attempt: int = 1,
-        on_done: Callable[[RunHandle], Any] | None = None,
+        on_done: Callable[[RunHandle], object] | None = None,
         invoked: bool = False,
     ) -> RunHandle:
-        """Start one supervised run of this runnable (inside trio) and return its handle.
+        """Start one supervised run of this runnable (inside trio) and return its handle
+        (:class:`~rillet.runtime.lowlevel.Launchable`; every entry point builds on it).
 
         Called from inside another run's code, the new run becomes a child of that run: it
-        shares its event buses and ``seq`` counter and inherits its tags and metadata.
+        shares its event buses and ``seq`` counter and inherits its tags and metadata. A dict
+        ``config`` is checked here (``ConfigError``); a ``RunConfig`` passes as it is.
         ``invoked``: the caller wants the whole output (``ainvoke``), so, as in LangChain, the
         run reports no stream events of its own (a chat model still reports its tokens) and
         its end event carries what ``invoke`` returns.
         """
-        cfg = ensure_config(config)
-        if "bound" not in cfg and "bound" in self._bound_config():
-            cfg["bound"] = self._bound_config()["bound"]  # the sink edge honours it too
-        # EventBus objects in config["callbacks"] subscribe this run (and its children).
-        extra = tuple(b for b in cfg.get("callbacks") or () if isinstance(b, EventBus))
+        cfg = RunConfig.from_dict(config)
+        bound_here = self._bound_config().bound
+        if cfg.bound is None and bound_here is not None:
+            cfg = attrs.evolve(cfg, bound=bound_here)  # the sink edge honours it too
         parent = current_scope()
         if parent is not None:
             state = parent.state
             slot = Slot(state=state, parent=parent, is_root=True, config=cfg)
-            bound = cfg.get("bound", parent.config.get("bound", DEFAULT_BOUND))
         else:
-            state = RunState(buses + extra, attempt=attempt)
+            # EventBus objects in config["callbacks"] subscribe this run (and its children).
+            state = RunState(buses + cfg.callbacks, attempt=attempt)
             slot = Slot(state=state, is_root=True, config=cfg)
-            bound = cfg.get("bound", DEFAULT_BOUND)
+        inherited = parent.config.bound if parent is not None else None
+        bound = next((b for b in (cfg.bound, inherited) if b is not None), DEFAULT_BOUND)
 
         def wire(w: Wiring, outlet: Outlet) -> Outlet:
             entry = self._wire(w, outlet, slot, DELTA)
             if invoked and w.root is not None:  # a chat model reports tokens even then
-                w.root.mark_invoked(self._finalize, streams=w.root.kind == "chat_model")
+                w.root.mark_invoked(self.finalize, streams=w.root.kind == "chat_model")
             return entry
 
         wire.__qualname__ = self.get_name()
@@ -174,7 +210,7 @@ class Runnable(Generic[In, Out]):
                           start_input=start_input, on_done=on_done)
 
     def astream(
-        self, input: In, config: RunnableConfig | None = None, **kwargs: Any
+        self, input: In, config: RunnableConfig | None = None, **kwargs: object
     ) -> AsyncRunStream[Out]:
         """Stream the output chunks of one run, from trio or asyncio.
 
@@ -186,10 +222,10 @@ class Runnable(Generic[In, Out]):
             async for token in chain.astream({"topic": "parrot"}):
                 print(token, end="", flush=True)
         """
-        return AsyncRunStream(lambda: self._launch([input], config, start_input=input))
+        return AsyncRunStream(lambda: self.launch([input], config, start_input=input))
 
     def atransform(
-        self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: Any
+        self, inputs: AsyncIterator[In], config: RunnableConfig | None = None, **kwargs: object
     ) -> AsyncRunStream[Out]:
         """Stream the output of one run whose input is itself a stream of chunks.
 
@@ -198,11 +234,12 @@ class Runnable(Generic[In, Out]):
         """
         source = AsyncioSource.wrap(inputs)
         if source is None:
-            return AsyncRunStream(lambda: self._launch(inputs, config))
-        return AsyncRunStream(lambda: self._launch(source, config, on_done=source.stop))
+            return AsyncRunStream(lambda: self.launch(inputs, config))
+        return AsyncRunStream(lambda: self.launch(source, config, on_done=source.stop))
 
     @hosted
-    async def ainvoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
+    async def ainvoke(self, input: In, config: RunnableConfig | RunConfig | None = None,
+                      **kwargs: object) -> Out:
         """Run once and return the whole output (the chunks added up).
 
         Example::
@@ -212,13 +249,13 @@ class Runnable(Generic[In, Out]):
         acc = Accumulator(self.output_mode(DELTA))
         # async with: leaving (an error, a cancel) also waits until every actor has stopped.
         chunks: AsyncRunStream[Any] = AsyncRunStream(
-            lambda: self._launch([input], config, start_input=input, invoked=True))
+            lambda: self.launch([input], config, start_input=input, invoked=True))
         async with chunks:
             async for chunk in chunks:
                 acc.add(chunk)
-        return self._finalize(acc.value)  # type: ignore[no-any-return]
+        return self.finalize(acc.value)  # type: ignore[no-any-return]
 
-    def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: Any) -> Out:
+    def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: object) -> Out:
         """Run once from synchronous code and return the whole output.
 
         >>> from rillet.graphs import RunnableLambda
@@ -229,18 +266,18 @@ class Runnable(Generic[In, Out]):
                         instead="await chain.ainvoke(...)")
 
     def stream(
-        self, input: In, config: RunnableConfig | None = None, **kwargs: Any
+        self, input: In, config: RunnableConfig | None = None, **kwargs: object
     ) -> Iterator[Out]:
         """Stream from synchronous code (any thread). Closing or dropping the iterator early
         cancels the run."""
-        return SyncRunStream(lambda: self._launch([input], config, start_input=input),
+        return SyncRunStream(lambda: self.launch([input], config, start_input=input),
                              method=f"{self.get_name()}.stream()")
 
     def transform(
-        self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: Any
+        self, inputs: Iterable[In], config: RunnableConfig | None = None, **kwargs: object
     ) -> Iterator[Out]:
         """Synchronous :meth:`atransform` over an iterable of input chunks."""
-        return SyncRunStream(lambda: self._launch(iter(inputs), config),
+        return SyncRunStream(lambda: self.launch(iter(inputs), config),
                              method=f"{self.get_name()}.transform()")
 
     @hosted
@@ -251,7 +288,7 @@ class Runnable(Generic[In, Out]):
         *,
         return_exceptions: bool = False,
         max_concurrency: int | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> list[Out | BaseException]:
         """Run every input concurrently (at most ``max_concurrency`` at once); keep order.
 
@@ -272,7 +309,7 @@ class Runnable(Generic[In, Out]):
         *,
         return_exceptions: bool = False,
         max_concurrency: int | None = None,
-        **kwargs: Any,
+        **kwargs: object,
     ) -> list[Out | BaseException]:
         """Synchronous :meth:`abatch`.
 
@@ -335,8 +372,6 @@ class Runnable(Generic[In, Out]):
                 log = patch if log is None else log + patch
             print(log.state["final_output"])
         """
-        from rillet.runtime.events.runlog import RunLogBuilder
-
         builder = RunLogBuilder(
             diff=diff,
             with_streamed_output_list=with_streamed_output_list,
@@ -351,18 +386,15 @@ class Runnable(Generic[In, Out]):
         """Starts a run whose only reader is an event subscription (its output is tapped)."""
 
         def launch(bus: EventBus, on_done: Callable[[RunHandle], None]) -> RunHandle:
-            return self._launch([input], config, start_input=input, buses=(bus,), sink=False,
-                                on_done=on_done)
+            return self.launch([input], config, start_input=input, buses=(bus,), sink=False,
+                               on_done=on_done)
 
         return launch
 
     # -- composition ---------------------------------------------------------------------------
 
     def __or__(self, other: Any) -> Runnable[In, Any]:
-        from rillet.graphs.coerce import coerce_to_runnable
-        from rillet.graphs.sequence import RunnableSequence
-
-        return RunnableSequence(self, coerce_to_runnable(other))
+        return self.pipe(other)
 
     def __ror__(self, other: Any) -> Runnable[Any, Out]:
         from rillet.graphs.coerce import coerce_to_runnable
@@ -376,7 +408,8 @@ class Runnable(Generic[In, Out]):
 
         return RunnableSequence(self, *(coerce_to_runnable(o) for o in others), name=name)
 
-    def with_config(self, config: RunnableConfig | None = None, **kwargs: Any) -> Runnable[In, Out]:
+    def with_config(self, config: RunnableConfig | None = None,
+                    **kwargs: object) -> Runnable[In, Out]:
         """Bind config: ``run_name`` names this run; ``tags`` and ``metadata`` reach every
         child run; ``max_concurrency`` bounds parallel branches and batches.
 
@@ -386,7 +419,7 @@ class Runnable(Generic[In, Out]):
         """
         from rillet.graphs.binding import RunnableBinding
 
-        return RunnableBinding(self, ensure_config({**(config or {}), **kwargs}))
+        return RunnableBinding(self, RunConfig.from_dict({**(config or {}), **kwargs}))
 
     def with_retry(
         self,

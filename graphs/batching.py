@@ -7,20 +7,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import trio
 
-from rillet.graphs.config import RunnableConfig, ensure_config
-from rillet.runtime.engine.supervisor import sole_error
+from rillet.graphs.config import RunnableConfig
+from rillet.runtime.lowlevel import RunConfig, sole_error
 
 __all__ = ["batch_configs", "run_batch"]
 
 
 async def run_batch(
-    ainvoke: Callable[[Any, RunnableConfig], Awaitable[Any]],
-    inputs: list[Any],
+    ainvoke: Callable[[Any, RunConfig], Awaitable[Any]],
+    inputs: Sequence[object],
     config: RunnableConfig | list[RunnableConfig] | None,
     *,
     return_exceptions: bool,
@@ -32,7 +32,7 @@ async def run_batch(
         the first failure's own exception, unless ``return_exceptions``.
     """
     configs = batch_configs(config, len(inputs))
-    limit = max_concurrency or (configs[0].get("max_concurrency") if configs else None)
+    limit = max_concurrency or (configs[0].max_concurrency if configs else None)
     limiter = trio.CapacityLimiter(limit) if limit else None
     results: list[Any] = [None] * len(inputs)
 
@@ -55,8 +55,8 @@ async def run_batch(
     return results
 
 
-async def _one(ainvoke: Callable[[Any, RunnableConfig], Awaitable[Any]], input: Any,
-               config: RunnableConfig, return_exceptions: bool) -> Any:
+async def _one(ainvoke: Callable[[Any, RunConfig], Awaitable[Any]], input: object,
+               config: RunConfig, return_exceptions: bool) -> Any:
     if not return_exceptions:
         return await ainvoke(input, config)
     try:
@@ -65,13 +65,18 @@ async def _one(ainvoke: Callable[[Any, RunnableConfig], Awaitable[Any]], input: 
         return error
 
 
-def batch_configs(config: Any, n: int) -> list[RunnableConfig]:
-    """One config per input: the list given (its length checked), or one config for all."""
+def batch_configs(config: RunnableConfig | list[RunnableConfig] | None,
+                  n: int) -> list[RunConfig]:
+    """One checked config per input: the list given (its length checked), or one for all.
+
+    Raises:
+        ConfigError: a config has a bad key (``config[2]['tags'] must be ...`` for a list).
+    """
     if isinstance(config, list):
         if len(config) != n:
             raise ValueError(
                 f"batch got {len(config)} configs for {n} inputs; pass one config or one per input"
             )
-        return [ensure_config(c) for c in config]
-    one = ensure_config(config)
+        return [RunConfig.from_dict(c, where=f"config[{i}]") for i, c in enumerate(config)]
+    one = RunConfig.from_dict(config)
     return [one] * n

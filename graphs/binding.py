@@ -10,10 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rillet.graphs.base import Runnable
-from rillet.graphs.config import RunnableConfig, merge_configs
 from rillet.graphs.slots import Slot
-from rillet.runtime.engine.edges import Outlet
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.lowlevel import Outlet, RunConfig, Wiring
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -25,11 +23,11 @@ class RunnableBinding(Runnable[Any, Any]):
     """``bound`` with ``config`` bound around it (see :meth:`Runnable.with_config`)."""
 
     bound: Runnable[Any, Any]
-    config: RunnableConfig
+    config: RunConfig
 
-    def __init__(self, bound: Runnable[Any, Any], config: RunnableConfig) -> None:
+    def __init__(self, bound: Runnable[Any, Any], config: RunConfig) -> None:
         if isinstance(bound, RunnableBinding):  # flatten: the outer binding's keys win
-            config = merge_configs(bound.config, config)
+            config = bound.config.merge(config)
             bound = bound.bound
         self.bound, self.config = bound, config
 
@@ -38,16 +36,22 @@ class RunnableBinding(Runnable[Any, Any]):
         return self.bound.kind
 
     def get_name(self) -> str:
-        return self.config.get("run_name") or self.bound.get_name()
+        return self.config.run_name or self.bound.get_name()
 
     def output_mode(self, input_mode: str) -> str:
         return self.bound.output_mode(input_mode)
 
-    def _finalize(self, value: Any) -> Any:
-        return self.bound._finalize(value)
+    def finalize(self, value: object) -> object:
+        return self.bound.finalize(value)
 
-    def _bound_config(self) -> RunnableConfig:
+    def _bound_config(self) -> RunConfig:
         return self.config
+
+    def get_input_jsonschema(self) -> dict[str, object]:
+        return self.bound.get_input_jsonschema()
+
+    def get_output_jsonschema(self) -> dict[str, object]:
+        return self.bound.get_output_jsonschema()
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         return self.bound._wire(w, out, slot.with_config(self.config), input_mode)
@@ -58,11 +62,11 @@ class RunnableBinding(Runnable[Any, Any]):
         """Batch with the bound config; a bound ``max_concurrency`` limits the batch too."""
         return await super().abatch(
             inputs, config, return_exceptions=return_exceptions,
-            max_concurrency=max_concurrency or self.config.get("max_concurrency"), **kwargs)
+            max_concurrency=max_concurrency or self.config.max_concurrency, **kwargs)
 
     def get_graph(self) -> DrawableGraph:
         graph = self.bound.get_graph()
-        if "run_name" in self.config and len(graph.nodes) == 1:
+        if self.config.run_name is not None and len(graph.nodes) == 1:
             return graph.renamed(self.get_name())
         return graph
 
@@ -75,7 +79,7 @@ class RunnableBinding(Runnable[Any, Any]):
         if not callable(attr) or isinstance(attr, Runnable):
             return attr
 
-        def rebound(*args: Any, **kwargs: Any) -> Any:
+        def rebound(*args: object, **kwargs: object) -> Any:
             result = attr(*args, **kwargs)
             return RunnableBinding(result, self.config) if isinstance(result, Runnable) else result
 

@@ -10,8 +10,7 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
-from rillet.runtime.engine.hosts_user import await_user
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["RunnableBranch"]
 
@@ -31,7 +30,7 @@ class RunnableBranch(Runnable[Any, Any]):
         ValueError: without a default, or with a branch that is not a (condition, runnable) pair.
     """
 
-    def __init__(self, *branches: Any, name: str | None = None) -> None:
+    def __init__(self, *branches: object, name: str | None = None) -> None:
         if len(branches) < 2:
             raise ValueError("RunnableBranch needs at least one (condition, runnable) and a default")
         *pairs, default = branches
@@ -45,14 +44,14 @@ class RunnableBranch(Runnable[Any, Any]):
         self.default = coerce_to_runnable(default)
         self.name = name
 
-    async def _check(self, condition: Any, input: Any) -> bool:
+    async def _check(self, condition: Any, input: object) -> bool:
         if isinstance(condition, Runnable):
             return bool(await condition.ainvoke(input))
         if inspect.iscoroutinefunction(condition):
             return bool(await await_user(condition(input), node=self.get_name(), func=condition))
         return bool(await trio.to_thread.run_sync(condition, input))
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
         chosen = self.default
         for condition, runnable in self.branches:
             if await self._check(condition, input):

@@ -1,82 +1,58 @@
-"""Run configuration: the ``config`` dict callers pass, and how it merges and inherits.
+"""Run configuration as callers write it: the ``config`` dict, LangChain's ``RunnableConfig``.
 
-Keys (LangChain's): ``run_name`` and ``run_id`` name and identify *this* run only; ``tags`` and
-``metadata`` are inherited by every child run (tags union, metadata merged, the child's keys
-win); ``max_concurrency``, ``recursion_limit`` and ``configurable`` are inherited as they are.
-rillet adds ``bound`` (capacity of every edge of the run, default 16). Unknown top-level keys are
-moved into ``configurable`` as LangChain does.
+Callers pass plain dicts; each Runnable method checks one once with
+:meth:`rillet.runtime.lowlevel.RunConfig.from_dict` (one list of keys, one error text per bad
+key) and the run carries the checked value. Keys (LangChain's): ``run_name`` and ``run_id``
+name and identify *this* run only; ``tags`` and ``metadata`` are inherited by every child run
+(tags union, metadata merged, the child's keys win); ``max_concurrency``, ``recursion_limit``
+and ``configurable`` are inherited as they are. rillet adds ``bound`` (capacity of every edge of
+the run, default 16) and takes ``EventBus`` objects in ``callbacks``. Unknown top-level keys
+are moved into ``configurable`` as LangChain does.
 
 >>> merge_configs({"tags": ["a"], "metadata": {"x": 1}}, {"tags": ["b"], "run_name": "r"})
-{'tags': ['a', 'b'], 'metadata': {'x': 1}, 'run_name': 'r'}
+{'run_name': 'r', 'tags': ['a', 'b'], 'metadata': {'x': 1}}
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, TypedDict, cast
+
+from rillet.runtime import EventBus
+from rillet.runtime.lowlevel import CONFIG_KEYS, RunConfig
 
 __all__ = ["CONFIG_KEYS", "RunnableConfig", "ensure_config", "merge_configs"]
 
-RunnableConfig = dict[str, Any]
 
-CONFIG_KEYS: Final = frozenset(
-    {"run_name", "run_id", "tags", "metadata", "max_concurrency", "recursion_limit",
-     "configurable", "bound", "callbacks"}
-)
-NOT_INHERITED: Final = frozenset({"run_name", "run_id"})
+class RunnableConfig(TypedDict, total=False):
+    """The ``config`` dict a caller passes (every key optional)."""
+
+    run_name: str
+    run_id: str | uuid.UUID
+    tags: list[str]
+    metadata: dict[str, Any]
+    configurable: dict[str, Any]
+    max_concurrency: int | None
+    recursion_limit: int
+    bound: int
+    callbacks: list[EventBus]
 
 
-def ensure_config(config: Mapping[str, Any] | None) -> RunnableConfig:
-    """Validate a caller's config and move unknown keys into ``configurable``.
+def ensure_config(config: Mapping[str, object] | None) -> RunnableConfig:
+    """A caller's config checked, with unknown keys moved into ``configurable``.
 
     Raises:
-        TypeError: when ``config`` is not a mapping or a key has the wrong type.
+        ConfigError: ``config`` is not a dict or a key has the wrong type (a TypeError and a
+            ValueError both).
     """
-    if config is None:
-        return {}
-    if not isinstance(config, Mapping):
-        raise TypeError(f"config must be a dict, got {type(config).__name__}: {config!r:.80}")
-    out: RunnableConfig = {}
-    extra: dict[str, Any] = {}
-    for key, value in config.items():
-        if key in CONFIG_KEYS:
-            out[key] = value
-        else:
-            extra[key] = value
-    if extra:
-        out["configurable"] = {**extra, **out.get("configurable", {})}
-    tags = out.get("tags")
-    if tags is not None:
-        if isinstance(tags, str) or not all(isinstance(t, str) for t in tags):
-            raise TypeError(f"config['tags'] must be a list of str, got {tags!r:.80}")
-        out["tags"] = list(tags)
-    metadata = out.get("metadata")
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise TypeError(f"config['metadata'] must be a dict, got {metadata!r:.80}")
-    limit = out.get("max_concurrency")
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"config['max_concurrency'] must be an int >= 1, got {limit!r}")
-    return out
+    return cast(RunnableConfig, RunConfig.from_dict(config).to_dict())
 
 
-def merge_configs(*configs: Mapping[str, Any] | None) -> RunnableConfig:
+def merge_configs(*configs: Mapping[str, object] | None) -> RunnableConfig:
     """Merge configs left to right: tags union (order kept), metadata and configurable merged,
-    other keys: the later non-empty value wins."""
-    out: RunnableConfig = {}
+    other keys: the later value wins."""
+    merged = RunConfig()
     for config in configs:
-        if not config:
-            continue
-        for key, value in config.items():
-            if key == "tags":
-                tags = out.setdefault("tags", [])
-                tags.extend(t for t in value if t not in tags)
-            elif key in ("metadata", "configurable"):
-                out[key] = {**out.get(key, {}), **value}
-            elif value is not None:
-                out[key] = value
-    return out
-
-
-def inheritable(config: Mapping[str, Any]) -> RunnableConfig:
-    """The part of a config that child runs inherit."""
-    return {k: v for k, v in config.items() if k not in NOT_INHERITED}
+        merged = merged.merge(RunConfig.from_dict(config))
+    return cast(RunnableConfig, merged.to_dict())

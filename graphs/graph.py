@@ -23,10 +23,8 @@ from typing import TYPE_CHECKING, Any
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
-from rillet.runtime.chunks import DELTA, keyed
-from rillet.runtime.engine.edges import Outlet
-from rillet.runtime.engine.supervisor import Wiring
 from rillet.runtime.errors import RilletError
+from rillet.runtime.lowlevel import DELTA, Outlet, RunConfig, Wiring, keyed
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -52,7 +50,7 @@ class Graph(Runnable[Any, Any]):
         self.exits: list[str] = []
         self._order: list[str] | None = None
 
-    def add_node(self, name: str, runnable: Any) -> Graph:
+    def add_node(self, name: str, runnable: object) -> Graph:
         if not isinstance(name, str) or not name:
             raise GraphError(f"node names must be non-empty str, got {name!r}")
         if name in self.nodes:
@@ -156,9 +154,9 @@ class Graph(Runnable[Any, Any]):
             modes[node] = (in_mode, self.nodes[node].output_mode(in_mode))
         return modes
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> object:
         if len(self.exits) == 1:
-            return self.nodes[self.exits[0]]._finalize(value)
+            return self.nodes[self.exits[0]].finalize(value)
         return value
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
@@ -177,7 +175,7 @@ class Graph(Runnable[Any, Any]):
                 targets.append(graph_out.mapped(keyed(node)) if len(self.exits) > 1
                                else graph_out)
             child = slot.child(scope, step_tag=f"graph:node:{node}", entry=node in self.entries,
-                               exit=node in self.exits).with_config({"run_name": node})
+                               exit=node in self.exits).with_config(RunConfig(run_name=node))
             inlets[node] = self.nodes[node]._wire(w, Outlet.to(*targets), child, modes[node][0])
         return Outlet.to(*(inlets[e] for e in self.entries))
 

@@ -25,8 +25,7 @@ from typing import Any
 import trio
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.engine.hosts_user import await_user
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["RunnableGenerator", "RunnableLambda", "chain"]
 
@@ -38,7 +37,7 @@ def _function_name(func: Callable[..., Any], default: str) -> str:
     return default if name in (None, "<lambda>") else str(name)
 
 
-def _unwrap(func: Any) -> Any:
+def _unwrap(func: Any) -> object:
     """What decides the calling convention: the wrapped function of a partial, or the
     ``__call__`` of a callable object."""
     while isinstance(func, functools.partial):
@@ -88,10 +87,10 @@ class RunnableLambda(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableLambda({self.name})"
 
-    def _args(self, input: Any, ctx: RunScope) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (input,), ({"config": dict(ctx.config)} if self._config else {})
+    def _args(self, input: object, ctx: RunScope) -> tuple[tuple[object, ...], dict[str, object]]:
+        return (input,), ({"config": ctx.config.to_dict()} if self._config else {})
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[object, None]:
         args, kwargs = self._args(input, ctx)
         # aclosing: leaving early must run the user's generator's finally now, not at GC.
         if self._agen:
@@ -145,36 +144,37 @@ class RunnableGenerator(Runnable[Any, Any]):
     def __repr__(self) -> str:
         return f"RunnableGenerator({self.name})"
 
-    def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:
+    def _atransform(self, chunks: AsyncIterator[Any],
+                    ctx: RunScope) -> AsyncGenerator[object, None]:
         # The user's own async generator is the node's output stream: no re-yield layer (the
         # actor closes it with aclosing). A sync one is driven from worker threads.
-        kwargs = {"config": dict(ctx.config)} if self._config else {}
+        kwargs = {"config": ctx.config.to_dict()} if self._config else {}
         if self._agen:
             return self.func(chunks, **kwargs)  # type: ignore[no-any-return]
         return _iterate_in_threads(self.func(_ThreadInput(chunks), **kwargs))
 
 
-class _ThreadInput(Iterator[Any]):
+class _ThreadInput(Iterator[object]):
     """The input stream as a sync iterator for a generator running in a worker thread."""
 
-    def __init__(self, chunks: AsyncIterator[Any]) -> None:
+    def __init__(self, chunks: AsyncIterator[object]) -> None:
         self._chunks = chunks
 
-    def __next__(self) -> Any:
+    def __next__(self) -> object:
         item = trio.from_thread.run(_next_or_end, self._chunks)
         if item is _END:
             raise StopIteration
         return item
 
 
-async def _next_or_end(chunks: AsyncIterator[Any]) -> Any:
+async def _next_or_end(chunks: AsyncIterator[object]) -> object:
     try:
         return await chunks.__anext__()
     except StopAsyncIteration:
         return _END
 
 
-async def _iterate_in_threads(gen: Iterator[Any]) -> AsyncGenerator[Any, None]:
+async def _iterate_in_threads(gen: Iterator[object]) -> AsyncGenerator[object, None]:
     """Drive a sync generator from worker threads, one ``next`` per hop; close it on exit."""
     try:
         while True:

@@ -16,9 +16,7 @@ import trio
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
-from rillet.runtime.chunks import DELTA, keyed
-from rillet.runtime.engine.edges import Outlet
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.lowlevel import DELTA, Outlet, Wiring, keyed
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -38,7 +36,8 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     """
 
     def __init__(
-        self, steps: Mapping[str, Any] | None = None, *, name: str | None = None, **kwargs: Any
+        self, steps: Mapping[str, object] | None = None, *, name: str | None = None,
+        **kwargs: object,
     ) -> None:
         merged = {**(steps or {}), **kwargs}
         if not merged:
@@ -55,16 +54,16 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> object:
         # Keys are already in declaration order (the chunks carry it); finalize each branch.
         if not isinstance(value, dict):
             return value
-        return {k: self.steps[k]._finalize(v) if k in self.steps else v for k, v in value.items()}
+        return {k: self.steps[k].finalize(v) if k in self.steps else v for k, v in value.items()}
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=DELTA)
         merged = out.tapped(scope)
-        limit = scope.config.get("max_concurrency")
+        limit = scope.config.max_concurrency
         # Branches' nodes hold the limiter while they work (after buffering their input, so
         # a waiting branch never blocks the fan-out): at most `limit` branches busy at once.
         limiter = trio.CapacityLimiter(limit) if limit and limit < len(self.steps) else None

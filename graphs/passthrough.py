@@ -16,13 +16,17 @@ import trio
 from rillet.graphs.base import Runnable
 from rillet.graphs.parallel import RunnableParallel
 from rillet.graphs.slots import Slot
-from rillet.runtime.chunks import DELTA, Accumulator, AddableDict
-from rillet.runtime.engine.actors import annotate_error
-from rillet.runtime.engine.edges import SKIP, Outlet
-from rillet.runtime.engine.hosts_user import await_user
-from rillet.runtime.engine.scope import RunScope
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime import Accumulator, AddableDict
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import (
+    DELTA,
+    SKIP,
+    Outlet,
+    RunScope,
+    Wiring,
+    annotate_error,
+    await_user,
+)
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -37,7 +41,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
     {'q': 'hi'}
     """
 
-    def __init__(self, func: Callable[[Any], Any] | None = None, *, name: str | None = None):
+    def __init__(self, func: Callable[[object], object] | None = None, *, name: str | None = None):
         self.func = func
         self.name = name
 
@@ -45,8 +49,8 @@ class RunnablePassthrough(Runnable[Any, Any]):
         return input_mode
 
     async def _atransform(
-        self, chunks: AsyncIterator[Any], ctx: RunScope
-    ) -> AsyncGenerator[Any, None]:
+        self, chunks: AsyncIterator[object], ctx: RunScope
+    ) -> AsyncGenerator[object, None]:
         if self.func is None:
             async for chunk in chunks:
                 yield chunk
@@ -64,7 +68,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
                 await await_user(result, node=ctx.name, func=self.func)
 
     @staticmethod
-    def assign(**mapping: Any) -> RunnableAssign:
+    def assign(**mapping: object) -> RunnableAssign:
         """Merge new keys, computed from the input dict, into it.
 
         >>> RunnablePassthrough.assign(n=lambda d: len(d["q"])).invoke({"q": "hello"})
@@ -86,16 +90,16 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
     def output_mode(self, input_mode: str) -> str:
         return DELTA
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> object:
         # Input keys come first, then the assigned keys in declaration order (chunk order).
-        return self.mapper._finalize(value)
+        return self.mapper.finalize(value)
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=DELTA)
         tapped = out.tapped(scope)
         keys = frozenset(self.mapper.steps)
 
-        def own_keys(chunk: Any) -> Any:
+        def own_keys(chunk: object) -> object:
             if not isinstance(chunk, dict):
                 error = NodeInputError(
                     node=scope.name, expected="a dict (RunnablePassthrough.assign() adds keys to it)",
@@ -133,8 +137,8 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
         return self.name or f"RunnablePick<{','.join(keys)}>"
 
     async def _atransform(
-        self, chunks: AsyncIterator[Any], ctx: RunScope
-    ) -> AsyncGenerator[Any, None]:
+        self, chunks: AsyncIterator[object], ctx: RunScope
+    ) -> AsyncGenerator[object, None]:
         async for chunk in chunks:
             if not isinstance(chunk, dict):
                 raise NodeInputError(node=ctx.name, expected="a dict", got=chunk)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -51,8 +51,11 @@ class RunnableRetry(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.bound.output_mode(input_mode)
 
-    def _finalize(self, value: Any) -> Any:
-        return self.bound._finalize(value)
+    def finalize(self, value: object) -> object:
+        return self.bound.finalize(value)
+
+    def get_input_jsonschema(self) -> dict[str, object]:
+        return self.bound.get_input_jsonschema()
 
     def _wait(self, attempt: int) -> float:
         if not self.wait_exponential_jitter:
@@ -60,7 +63,7 @@ class RunnableRetry(Runnable[Any, Any]):
         base = min(self.max_wait, self.initial_wait * 2 ** (attempt - 1))
         return float(base + random.uniform(0, base / 2))
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
         for attempt in range(1, self.stop_after_attempt + 1):
             emitted = False
             try:
@@ -100,10 +103,13 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
     def output_mode(self, input_mode: str) -> str:
         return self.runnable.output_mode(input_mode)
 
-    def _finalize(self, value: Any) -> Any:
-        return self.runnable._finalize(value)
+    def finalize(self, value: object) -> object:
+        return self.runnable.finalize(value)
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[Any, None]:
+    def get_input_jsonschema(self) -> dict[str, object]:
+        return self.runnable.get_input_jsonschema()
+
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
         first_error: BaseException | None = None
         for candidate in (self.runnable, *self.fallbacks):
             emitted = False

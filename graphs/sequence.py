@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
 from rillet.graphs.slots import Slot
-from rillet.runtime.engine.edges import Outlet
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.lowlevel import Outlet, Wiring
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -34,7 +33,7 @@ class RunnableSequence(Runnable[Any, Any]):
 
     steps: list[Runnable[Any, Any]]
 
-    def __init__(self, *steps: Any, name: str | None = None) -> None:
+    def __init__(self, *steps: object, name: str | None = None) -> None:
         flat: list[Runnable[Any, Any]] = []
         for step in steps:
             runnable = coerce_to_runnable(step)
@@ -61,8 +60,14 @@ class RunnableSequence(Runnable[Any, Any]):
             mode = step.output_mode(mode)
         return mode
 
-    def _finalize(self, value: Any) -> Any:
-        return self.last._finalize(value)
+    def finalize(self, value: object) -> object:
+        return self.last.finalize(value)
+
+    def get_input_jsonschema(self) -> dict[str, object]:
+        return self.first.get_input_jsonschema()
+
+    def get_output_jsonschema(self) -> dict[str, object]:
+        return self.last.get_output_jsonschema()
 
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         scope = slot.make_scope(w, self, output_mode=self.output_mode(input_mode))
@@ -76,10 +81,10 @@ class RunnableSequence(Runnable[Any, Any]):
             outlet = self.steps[i]._wire(w, outlet, child, modes[i])
         return outlet
 
-    def __or__(self, other: Any) -> RunnableSequence:
+    def __or__(self, other: object) -> RunnableSequence:
         return RunnableSequence(*self.steps, coerce_to_runnable(other), name=self.name)
 
-    def __ror__(self, other: Any) -> RunnableSequence:
+    def __ror__(self, other: object) -> RunnableSequence:
         return RunnableSequence(coerce_to_runnable(other), *self.steps, name=self.name)
 
     def get_graph(self) -> DrawableGraph:

@@ -7,14 +7,13 @@ config bound around it with ``with_config``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import trio
 
-from rillet.graphs.config import RunnableConfig, inheritable, merge_configs
-from rillet.runtime.chunks import DELTA
-from rillet.runtime.engine.scope import RunScope, RunState
-from rillet.runtime.engine.supervisor import Wiring
+from rillet.runtime.lowlevel import DELTA, EMPTY_CONFIG, RunConfig, RunScope, RunState, Wiring
 
 if TYPE_CHECKING:
     from rillet.graphs.base import Runnable
@@ -33,13 +32,12 @@ class Slot:
     exit: RunScope | None = None
     is_root: bool = False
     # Config bound around this runnable (with_config) or given by the caller (root).
-    config: RunnableConfig = attrs.field(factory=dict)
-    limiter: Any = None
+    config: RunConfig = EMPTY_CONFIG
+    limiter: trio.CapacityLimiter | None = None
 
-    def with_config(self, inner: RunnableConfig) -> Slot:
+    def with_config(self, inner: RunConfig) -> Slot:
         """Bind ``inner`` closer to the runnable: the outer (already bound) config wins."""
-        merged = merge_configs(inner, self.config)
-        return attrs.evolve(self, config=merged)
+        return attrs.evolve(self, config=inner.merge(self.config))
 
     def make_scope(
         self,
@@ -48,13 +46,13 @@ class Slot:
         *,
         kind: str | None = None,
         output_mode: str = DELTA,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
     ) -> RunScope:
         """Create the run scope of ``runnable`` in this slot (name, tags, metadata, config)."""
         cfg = self.config
-        name = cfg.get("run_name") or runnable.get_name()
+        name = cfg.run_name or runnable.get_name()
         parent = self.parent
-        if not cfg and not metadata and parent is not None:
+        if cfg.empty and not metadata and parent is not None:
             # Nothing bound here: share the parent's inheritable parts instead of copying them
             # (scopes never mutate them) — most scopes of a run take this path.
             step = (self.step_tag,) if self.step_tag else ()
@@ -68,23 +66,20 @@ class Slot:
                 limiter=self.limiter,
             ))
         inherited = self.parent.inheritable_tags if self.parent is not None else ()
-        own = tuple(cfg.get("tags", ()))
-        inheritable_tags = _unique(own + inherited)
+        inheritable_tags = _unique(cfg.tags + inherited)
         tags = _unique(((self.step_tag,) if self.step_tag else ()) + inheritable_tags)
         md = dict(self.parent.metadata) if self.parent is not None else {}
-        md.update(cfg.get("metadata", {}))
+        md.update(cfg.metadata)
         if metadata:
             md.update(metadata)
-        parent_cfg = self.parent.config if self.parent is not None else {}
-        run_config = merge_configs(parent_cfg, inheritable(cfg))
-        run_config["tags"] = list(inheritable_tags)
-        run_config["metadata"] = md
+        parent_cfg = self.parent.config if self.parent is not None else EMPTY_CONFIG
+        run_config = parent_cfg.inherit(cfg, tags=inheritable_tags, metadata=md)
         scope = RunScope(
             name=name,
             kind=kind or runnable.kind,
             state=self.state,
             parent=self.parent,
-            run_id=cfg.get("run_id") if self.is_root else None,
+            run_id=cfg.run_id if self.is_root else None,
             tags=tags,
             inheritable_tags=inheritable_tags,
             metadata=md,
@@ -100,7 +95,7 @@ class Slot:
 
     def child(
         self, scope: RunScope, *, step_tag: str | None = None, entry: bool = False,
-        exit: bool = False, limiter: Any = None,
+        exit: bool = False, limiter: trio.CapacityLimiter | None = None,
     ) -> Slot:
         """The slot of a child of ``scope`` (a composite's step or branch)."""
         return Slot(

@@ -29,6 +29,7 @@ from rillet.nodes.retrievers import VectorStoreRetriever
 from rillet.nodes.templates import ChatPromptValue, MissingVariablesError, StringPromptValue
 from rillet.nodes.tools import Tool, ToolArgumentError, tool
 from rillet.nodes.vectorstores import InMemoryVectorStore
+from rillet.runtime.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "AIMessage",
@@ -63,3 +64,5 @@ __all__ = [
     "VectorStoreRetriever",
     "tool",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -31,8 +31,8 @@ from rillet.nodes.messages import (
     coerce_to_message,
 )
 from rillet.nodes.templates import ChatPromptValue, StringPromptValue
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["BaseChatModel", "ScriptedChatModel", "split_text"]
 
@@ -51,13 +51,13 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     provider: ClassVar[str] = "rillet"
     model_name: str | None = None
 
-    def _node_metadata(self) -> dict[str, Any]:
-        meta = {"ls_provider": self.provider, "ls_model_type": "chat"}
+    def _node_metadata(self) -> dict[str, object]:
+        meta: dict[str, object] = {"ls_provider": self.provider, "ls_model_type": "chat"}
         if self.model_name:
             meta["ls_model_name"] = self.model_name
         return meta
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> Any:
         return value.to_message() if isinstance(value, AIMessageChunk) else value
 
     async def aclose(self) -> None:
@@ -69,14 +69,14 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
-    def _event_input(self, value: Any) -> Any:
+    def _event_input(self, value: object) -> Any:
         try:
             return {"messages": [self.to_messages(value, self.get_name())]}
         except NodeInputError:
             return value
 
     @staticmethod
-    def to_messages(value: Any, node: str) -> list[BaseMessage]:
+    def to_messages(value: object, node: str) -> list[BaseMessage]:
         """The model input as a list of messages; a clear error for anything else."""
         if isinstance(value, str):
             return [HumanMessage(content=value)]
@@ -91,7 +91,7 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
                 pass
         raise NodeInputError(node=node, expected=_EXPECTED_INPUT, got=value)
 
-    async def _astream(self, input: Any, ctx: RunScope) -> AsyncGenerator[AIMessageChunk, None]:
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[AIMessageChunk, None]:
         messages = self.to_messages(input, ctx.name)
         default_id = f"lc_run--{ctx.run_id}"
         last: AIMessageChunk | None = None

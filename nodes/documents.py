@@ -7,12 +7,12 @@ from typing import Any
 
 import attrs
 
-from rillet.runtime.wire.codec import register_wire_type
+from rillet.runtime.lowlevel import register_wire_type
 
 __all__ = ["Document"]
 
 
-def _copy(metadata: Mapping[str, Any]) -> dict[str, Any]:
+def _copy(metadata: Mapping[str, object]) -> dict[str, object]:
     return dict(metadata)
 
 

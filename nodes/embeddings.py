@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 import trio
 
-from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.lowlevel import hosted
 
 __all__ = ["BaseEmbeddings", "Embeddings", "HashingEmbeddings"]
 

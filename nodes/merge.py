@@ -142,7 +142,7 @@ def merge_content(
 
 
 def merge_dicts(
-    first: Mapping[str, Any], *others: Mapping[str, Any], field: str = "dict"
+    first: Mapping[str, object], *others: Mapping[str, object], field: str = "dict"
 ) -> dict[str, Any]:
     """Merge metadata dicts recursively (``additional_kwargs``, ``response_metadata``).
 
@@ -198,7 +198,7 @@ def merge_tool_call_chunks(*groups: Iterable[Mapping[str, Any]]) -> list[dict[st
     return entries
 
 
-def merge_usage(*usages: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def merge_usage(*usages: Mapping[str, object] | None) -> dict[str, Any] | None:
     """Sum usage metadata recursively; ``None`` operands are ignored.
 
     >>> merge_usage({"input_tokens": 5, "output_tokens": 0}, None, {"output_tokens": 7})
@@ -241,7 +241,7 @@ def _first_named(left: str | None, right: str | None) -> str | None:
     return left if left or right is None else right
 
 
-def _merge_dict_into(merged: dict[str, Any], right: Mapping[str, Any], where: str) -> None:
+def _merge_dict_into(merged: dict[str, Any], right: Mapping[str, object], where: str) -> None:
     for key, value in right.items():
         old = merged.get(key)
         if old is None:
@@ -278,7 +278,7 @@ def _merge_values(key: str, old: Any, new: Any, where: str) -> Any:
 
 
 def _merge_list_into(
-    merged: list[Any], right: Sequence[Any], where: str, *, join_text: bool
+    merged: list[Any], right: Sequence[object], where: str, *, join_text: bool
 ) -> None:
     for item in right:
         if isinstance(item, dict) and _is_block_index(index := item.get("index")):
@@ -302,7 +302,7 @@ def _merge_list_into(
             merged.append(_own(item, where))
 
 
-def _own(value: Any, where: str) -> Any:
+def _own(value: object, where: str) -> Any:
     """A copy of ``value`` that merging may change in place (the operands never change)."""
     if isinstance(value, Mapping):
         copied: dict[str, Any] = {}
@@ -315,7 +315,7 @@ def _own(value: Any, where: str) -> Any:
     return value
 
 
-def _finished(value: Any) -> Any:
+def _finished(value: object) -> Any:
     """Join the gathered pieces, in place."""
     if type(value) is _Pieces:
         return "".join(value)
@@ -330,7 +330,7 @@ def _finished(value: Any) -> Any:
     return value
 
 
-def _sum_into(total: dict[str, Any], usage: Mapping[str, Any], where: str) -> None:
+def _sum_into(total: dict[str, Any], usage: Mapping[str, object], where: str) -> None:
     for key, value in usage.items():
         if value is None:
             continue
@@ -356,7 +356,7 @@ def _is_block_index(index: object) -> bool:
     )
 
 
-def _shown(value: Any) -> Any:
+def _shown(value: object) -> Any:
     return "".join(value) if type(value) is _Pieces else value
 
 

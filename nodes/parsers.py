@@ -14,10 +14,8 @@ from typing import Any, ClassVar
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import BaseMessage
 from rillet.nodes.partial_json import PartialJsonParser, parse_json_markdown
-from rillet.runtime.chunks import DELTA, SNAPSHOT
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError, RilletError
-from rillet.runtime.wire.jsonpatch import apply_patch
+from rillet.runtime.lowlevel import DELTA, SNAPSHOT, RunScope, apply_patch
 
 __all__ = [
     "BaseOutputParser",
@@ -43,7 +41,7 @@ class OutputParserError(RilletError, ValueError):
         super().__init__(f"{message}: {text!r:.200}")
 
 
-def text_of(value: Any, node: str) -> str:
+def text_of(value: object, node: str) -> str:
     """The text of a parser's input chunk: a str, or a message's text."""
     if isinstance(value, str):
         return value
@@ -71,7 +69,8 @@ class StrOutputParser(BaseOutputParser):
     def parse(self, text: str) -> str:
         return text
 
-    async def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[str, None]:
+    async def _atransform(self, chunks: AsyncIterator[object],
+                          ctx: RunScope) -> AsyncGenerator[str, None]:
         name = ctx.name
         async for chunk in chunks:
             if type(chunk) is str:
@@ -110,10 +109,11 @@ class JsonOutputParser(BaseOutputParser):
         except ValueError as error:
             raise OutputParserError("Invalid json output", text=text) from error
 
-    def _finalize(self, value: Any) -> Any:
+    def finalize(self, value: object) -> object:
         return apply_patch(None, value) if self.diff and isinstance(value, list) else value
 
-    async def _atransform(self, chunks: AsyncIterator[Any], ctx: RunScope) -> AsyncGenerator[Any, None]:
+    async def _atransform(self, chunks: AsyncIterator[object],
+                          ctx: RunScope) -> AsyncGenerator[object, None]:
         parser = PartialJsonParser()
         diff = self.diff
         emitted = False
@@ -137,7 +137,7 @@ class CommaSeparatedListOutputParser(BaseOutputParser):
         return [item.strip() for item in text.split(",") if item.strip()]
 
     async def _atransform(
-        self, chunks: AsyncIterator[Any], ctx: RunScope
+        self, chunks: AsyncIterator[object], ctx: RunScope
     ) -> AsyncGenerator[list[str], None]:
         buffer = ""
         async for chunk in chunks:

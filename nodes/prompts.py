@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from rillet.graphs.base import Runnable
+from rillet.nodes.messages import BaseMessage
 from rillet.nodes.templates import (
     ChatPromptValue,
     MessageSpec,
@@ -22,8 +23,8 @@ from rillet.nodes.templates import (
     parse_message_spec,
     template_variables,
 )
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["BasePromptTemplate", "ChatPromptTemplate", "MessagesPlaceholder", "PromptTemplate"]
 
@@ -35,7 +36,7 @@ class BasePromptTemplate(Runnable[Any, Any]):
     input_variables: list[str]
     optional_variables: list[str]
 
-    def _values(self, value: Any, node: str) -> Mapping[str, Any]:
+    def _values(self, value: object, node: str) -> Mapping[str, Any]:
         if isinstance(value, Mapping):
             missing = [v for v in self.input_variables if v not in value]
             if missing:
@@ -50,13 +51,26 @@ class BasePromptTemplate(Runnable[Any, Any]):
             got=value,
         )
 
-    def format_prompt(self, **values: Any) -> Any:
+    def format_prompt(self, **values: object) -> Any:
         raise NotImplementedError
 
-    async def _ainvoke(self, input: Any, ctx: RunScope) -> Any:
+    def get_input_jsonschema(self) -> dict[str, object]:
+        """An object with the template's variables; one variable also takes a bare value.
+
+        >>> PromptTemplate.from_template("{a} and {b}").get_input_jsonschema()["required"]
+        ['a', 'b']
+        """
+        variables = self.input_variables
+        obj: dict[str, object] = {"type": "object", "required": list(variables),
+                                  "properties": {v: {"title": v} for v in variables}}
+        if len(variables) == 1:
+            return {"anyOf": [obj, {"not": {"type": "object"}}]}
+        return obj
+
+    async def _ainvoke(self, input: object, ctx: RunScope) -> object:
         return self._format(self._values(input, ctx.name), ctx.name)
 
-    def _format(self, values: Mapping[str, Any], node: str) -> Any:
+    def _format(self, values: Mapping[str, object], node: str) -> object:
         raise NotImplementedError
 
 
@@ -80,13 +94,13 @@ class PromptTemplate(BasePromptTemplate):
     def __repr__(self) -> str:
         return f"PromptTemplate(template={self.template!r})"
 
-    def _format(self, values: Mapping[str, Any], node: str) -> StringPromptValue:
+    def _format(self, values: Mapping[str, object], node: str) -> StringPromptValue:
         return StringPromptValue(text=format_template(self.template, values, prompt=node))
 
-    def format(self, **values: Any) -> str:
+    def format(self, **values: object) -> str:
         return format_template(self.template, values, prompt=self.get_name())
 
-    def format_prompt(self, **values: Any) -> StringPromptValue:
+    def format_prompt(self, **values: object) -> StringPromptValue:
         return self._format(values, self.get_name())
 
 
@@ -129,14 +143,14 @@ class ChatPromptTemplate(BasePromptTemplate):
     def __repr__(self) -> str:
         return f"ChatPromptTemplate(input_variables={self.input_variables!r})"
 
-    def _format(self, values: Mapping[str, Any], node: str) -> ChatPromptValue:
+    def _format(self, values: Mapping[str, object], node: str) -> ChatPromptValue:
         messages = []
         for template in self.messages:
             messages.extend(template.format(values, prompt=node))
         return ChatPromptValue(messages=messages)
 
-    def format_messages(self, **values: Any) -> list[Any]:
+    def format_messages(self, **values: object) -> list[BaseMessage]:
         return list(self.format_prompt(**values).to_messages())
 
-    def format_prompt(self, **values: Any) -> ChatPromptValue:
+    def format_prompt(self, **values: object) -> ChatPromptValue:
         return self._format(self._values(values, self.get_name()), self.get_name())

@@ -20,8 +20,7 @@ from rillet.nodes.messages import (
     messages_to_dict,
 )
 from rillet.nodes.templates import ChatPromptValue, StringPromptValue
-from rillet.runtime.chunks import register_nary_add
-from rillet.runtime.wire.codec import register_wire_type
+from rillet.runtime.lowlevel import register_nary_add, register_wire_type
 
 __all__: list[str] = []
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rillet.graphs.base import Runnable
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope
 
 if TYPE_CHECKING:
     from rillet.nodes.documents import Document
@@ -49,10 +49,10 @@ class VectorStoreRetriever(Runnable[str, "list[Document]"]):
     def __repr__(self) -> str:
         return f"VectorStoreRetriever(k={self.k})"
 
-    def _event_input(self, value: Any) -> Any:
+    def _event_input(self, value: object) -> object:
         return {"query": value}
 
-    async def _ainvoke(self, input: Any, ctx: RunScope) -> list[Document]:
+    async def _ainvoke(self, input: object, ctx: RunScope) -> list[Document]:
         if not isinstance(input, str):
             raise NodeInputError(node=ctx.name, expected="a query str", got=input)
         return await self.vectorstore.asimilarity_search(input, k=self.k, **self.search_kwargs)

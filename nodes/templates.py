@@ -57,7 +57,7 @@ class MissingVariablesError(RilletError, ValueError):
     "prompt 'ChatPromptTemplate' is missing variables ['topic']; got keys ['topc']"
     """
 
-    def __init__(self, *, prompt: str, missing: Sequence[str], given: Iterable[Any]) -> None:
+    def __init__(self, *, prompt: str, missing: Sequence[str], given: Iterable[object]) -> None:
         self.prompt, self.missing = prompt, list(missing)
         self.given = sorted(given, key=str)
         super().__init__(
@@ -83,7 +83,7 @@ class InvalidTemplateError(RilletError, ValueError):
         return (_rebuild, (InvalidTemplateError, dict(template=self.template, reason=self.reason)))
 
 
-def _rebuild(cls: type[Exception], kwargs: dict[str, Any]) -> Exception:
+def _rebuild(cls: type[Exception], kwargs: Mapping[str, object]) -> Exception:
     return cls(**kwargs)
 
 
@@ -138,7 +138,7 @@ def template_variables(template: str) -> list[str]:
 
 
 def format_template(
-    template: str, values: Mapping[str, Any], *, prompt: str = "PromptTemplate"
+    template: str, values: Mapping[str, object], *, prompt: str = "PromptTemplate"
 ) -> str:
     """Fill in an f-string template; ``prompt`` names the prompt in errors.
 
@@ -287,7 +287,7 @@ class MessageTemplate:
         return []
 
     def format(
-        self, values: Mapping[str, Any], *, prompt: str = "ChatPromptTemplate"
+        self, values: Mapping[str, object], *, prompt: str = "ChatPromptTemplate"
     ) -> list[BaseMessage]:
         """The messages of this entry for ``values``; ``prompt`` names the prompt in errors.
 
@@ -311,7 +311,7 @@ class MessageTemplate:
         return _placeholder_messages(values[name], name, prompt)
 
 
-def _placeholder_messages(value: Any, name: str, prompt: str) -> list[BaseMessage]:
+def _placeholder_messages(value: object, name: str, prompt: str) -> list[BaseMessage]:
     expected = f"a list of messages for placeholder {name!r}"
     if not isinstance(value, (list, tuple)):
         raise NodeInputError(node=prompt, expected=expected, got=value)

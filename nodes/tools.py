@@ -27,9 +27,8 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.nodes.messages import ToolMessage
-from rillet.runtime.engine.hosts_user import await_user
-from rillet.runtime.engine.scope import RunScope
 from rillet.runtime.errors import NodeInputError
+from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["Tool", "ToolArgumentError", "tool"]
 
@@ -76,12 +75,12 @@ class Tool(Runnable[Any, Any]):
         """The OpenAI-style function schema (what ``bind_tools`` sends)."""
         return {"name": self.name, "description": self.description, "parameters": self.args_schema}
 
-    def _event_input(self, value: Any) -> Any:
+    def _event_input(self, value: object) -> object:
         if isinstance(value, Mapping) and value.get("type") == "tool_call":
             return value.get("args", {})
         return value
 
-    def _arguments(self, value: Any, node: str) -> dict[str, Any]:
+    def _arguments(self, value: object, node: str) -> dict[str, object]:
         params = list(self._signature.parameters.values())
         if isinstance(value, Mapping):
             args = dict(value)
@@ -112,7 +111,7 @@ class Tool(Runnable[Any, Any]):
                 )
         return args
 
-    async def _ainvoke(self, input: Any, ctx: RunScope) -> Any:
+    async def _ainvoke(self, input: Any, ctx: RunScope) -> object:
         call_id = None
         if isinstance(input, Mapping) and input.get("type") == "tool_call":
             call_id = input.get("id")
@@ -128,7 +127,7 @@ class Tool(Runnable[Any, Any]):
         return result
 
 
-def tool(func: Callable[..., Any] | None = None, *, name: str | None = None,
+def tool(func: Callable[..., object] | None = None, *, name: str | None = None,
          description: str | None = None) -> Any:
     """Decorator: make a typed function a :class:`Tool` (``@tool`` or ``@tool(name=...)``)."""
     if func is None:
@@ -136,7 +135,7 @@ def tool(func: Callable[..., Any] | None = None, *, name: str | None = None,
     return Tool(func, name=name, description=description)
 
 
-def _fits(value: Any, hint: Any) -> bool:
+def _fits(value: object, hint: object) -> bool:
     """A shallow check of ``value`` against a type hint (containers: the outer type only)."""
     if hint is Any or hint is inspect.Parameter.empty:
         return True
@@ -159,5 +158,5 @@ def _fits(value: Any, hint: Any) -> bool:
     return isinstance(value, target)
 
 
-def _type_name(hint: Any) -> str:
+def _type_name(hint: object) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")

@@ -76,7 +76,7 @@ class InMemoryVectorStore:
         cls,
         texts: Sequence[str],
         embedding: Embeddings,
-        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        metadatas: Sequence[Mapping[str, object]] | None = None,
         ids: Sequence[str] | None = None,
     ) -> Self:
         """Make a store holding ``texts`` (see ``add_texts``).
@@ -107,7 +107,7 @@ class InMemoryVectorStore:
     def add_texts(
         self,
         texts: Sequence[str],
-        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        metadatas: Sequence[Mapping[str, object]] | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[str]:
         """Add one document per text, with the matching metadata; return their ids.
@@ -322,6 +322,6 @@ def _sequence(name: str, values: Sequence[_T]) -> Sequence[_T]:
     return values
 
 
-def _check_length(name: str, values: Sequence[Any], expected: int) -> None:
+def _check_length(name: str, values: Sequence[object], expected: int) -> None:
     if len(values) != expected:
         raise ValueError(f"{name} has {len(values)} items, expected {expected}")

@@ -1,7 +1,8 @@
 """The engine: actors, bounded edges, the supervisor, lifecycle events and their bus.
 
 It knows nothing about LLMs; ``graphs`` builds the Runnable API on it and ``nodes`` the
-components.
+components, both through this package and :mod:`rillet.runtime.lowlevel` (the extension-author
+API: protocols, config, wiring).
 """
 
 from rillet.runtime.chunks import Accumulator, AddableDict
@@ -13,6 +14,7 @@ from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.engine.worker import Worker, WorkerStatistics
 from rillet.runtime.errors import (
     AsyncioRequiredError,
+    ConfigError,
     NodeInputError,
     RemoteError,
     RilletError,
@@ -20,7 +22,12 @@ from rillet.runtime.errors import (
     WireFormatError,
     WorkerBusy,
 )
-from rillet.runtime.events.bus import EventBus, Subscription, SubscriptionStatistics
+from rillet.runtime.events.bus import (
+    BusStatistics,
+    EventBus,
+    Subscription,
+    SubscriptionStatistics,
+)
 from rillet.runtime.events.eventlog import open_event_log, read_event_log, replay_event_log
 from rillet.runtime.events.filters import EventFilter
 from rillet.runtime.events.render import render_event
@@ -33,8 +40,9 @@ from rillet.runtime.events.types import (
     RunFinished,
     RunStarted,
 )
+from rillet.runtime.exports import fixup_module_metadata as _fixup_module_metadata
 from rillet.runtime.logs import configure_logging
-from rillet.runtime.serve.remote import RemoteRunnable, remote_events
+from rillet.runtime.serve.remote import remote_events
 
 __all__ = [
     "DEFAULT_BOUND",
@@ -42,7 +50,9 @@ __all__ = [
     "AddableDict",
     "AsyncRunStream",
     "AsyncioRequiredError",
+    "BusStatistics",
     "ChunkEmitted",
+    "ConfigError",
     "CustomEvent",
     "Event",
     "EventBus",
@@ -50,7 +60,6 @@ __all__ = [
     "EventStream",
     "NodeInputError",
     "RemoteError",
-    "RemoteRunnable",
     "RilletError",
     "RunCancelled",
     "RunEvents",
@@ -81,3 +90,15 @@ __all__ = [
     "render_event",
     "replay_event_log",
 ]
+
+_fixup_module_metadata(__name__, globals())
+
+
+def __getattr__(name: str) -> object:
+    # RemoteRunnable is a Runnable, so it lives in rillet.graphs (which builds on this package);
+    # the old path still works, resolved on use so that importing the engine imports no graphs.
+    if name == "RemoteRunnable":
+        from rillet.graphs.remote import RemoteRunnable
+
+        return RemoteRunnable
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

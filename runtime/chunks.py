@@ -64,7 +64,7 @@ def _ordered(merged: AddableDict, order: tuple[str, ...] | None) -> AddableDict:
     return result
 
 
-def keyed(key: str, order: tuple[str, ...] | None = None) -> Callable[[Any], AddableDict]:
+def keyed(key: str, order: tuple[str, ...] | None = None) -> Callable[[object], AddableDict]:
     """A function wrapping each chunk as ``{key: chunk}`` (a parallel branch, a graph fan-in);
     ``order`` (the parallel's keys) makes sums list keys in declaration order.
 
@@ -74,7 +74,7 @@ def keyed(key: str, order: tuple[str, ...] | None = None) -> Callable[[Any], Add
     if order is None:
         return lambda chunk: AddableDict({key: chunk})
 
-    def wrap(chunk: Any) -> AddableDict:
+    def wrap(chunk: object) -> AddableDict:
         wrapped = AddableDict({key: chunk})
         wrapped.order = order
         return wrapped
@@ -139,7 +139,7 @@ def sum_chunks(items: list[Any]) -> Any:
 
 
 def _sum_dicts(items: list[AddableDict]) -> AddableDict:
-    columns: dict[str, list[Any]] = {}
+    columns: dict[str, list[object]] = {}
     order = None
     for item in items:
         order = order or item.order
@@ -169,11 +169,11 @@ class Accumulator:
     __slots__ = ("_items", "_snapshot", "count")
 
     def __init__(self, mode: str = DELTA) -> None:
-        self._items: list[Any] = []
+        self._items: list[object] = []
         self._snapshot = mode == SNAPSHOT
         self.count = 0
 
-    def add(self, chunk: Any) -> None:
+    def add(self, chunk: object) -> None:
         self.count += 1
         if self._snapshot:
             self._items = [chunk]

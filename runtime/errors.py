@@ -5,6 +5,7 @@
 
     RilletError
     ├── NodeInputError (also TypeError)      a node got a value it cannot handle
+    ├── ConfigError (also TypeError, ValueError)  a run config key of the wrong type or value
     ├── WireFormatError (also ValueError)    bytes that do not decode to a rillet value or event
     │   └── TruncatedLogError                an event log is damaged or ends inside a record
     ├── JsonPatchError (also ValueError)     a JSON-patch op that cannot be applied
@@ -25,11 +26,13 @@ Trio's channel errors are translated into these only at the public boundary.
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
     "AsyncioRequiredError",
     "ClientGone",
+    "ConfigError",
     "HostClosed",
     "JsonPatchError",
     "MissingExtraError",
@@ -44,6 +47,7 @@ __all__ = [
     "TruncatedLogError",
     "WireFormatError",
     "WorkerBusy",
+    "shown",
 ]
 
 
@@ -70,6 +74,47 @@ class NodeInputError(RilletError, TypeError):
 
 def _rebuild_node_input_error(node: str, expected: str, got: object) -> NodeInputError:
     return NodeInputError(node=node, expected=expected, got=got)
+
+
+class ConfigError(RilletError, TypeError, ValueError):
+    """A run config that cannot be used: ``key`` names the bad key (``None``: the whole config),
+    ``expected`` says what it must be, ``got`` is what arrived. The same text in Python and
+    over HTTP (where it is a 422).
+
+    A TypeError and a ValueError both, so code that caught either from LangChain keeps working.
+
+    >>> str(ConfigError(key="tags", expected="a list of strings", got=3))
+    "config['tags'] must be a list of strings, got int: 3"
+    """
+
+    def __init__(self, *, key: str | None, expected: str, got: object, where: str = "config",
+                 detail: str | None = None) -> None:
+        self.key, self.expected, self.got, self.where = key, expected, got, where
+        place = where if key is None else f"{where}[{key!r}]"
+        super().__init__(detail or f"{place} must be {expected}, got {shown(got)}")
+
+    def __reduce__(self) -> Any:
+        return (_rebuild_config_error, (self.key, self.expected, self.got, self.where,
+                                        str(self)))
+
+
+def _rebuild_config_error(key: str | None, expected: str, got: object, where: str,
+                          text: str) -> ConfigError:
+    return ConfigError(key=key, expected=expected, got=got, where=where, detail=text)
+
+
+def shown(value: object) -> str:
+    """``type: repr`` of a value for an error message, cut at 80 characters; safe for values
+    whose repr fails or is huge (a 10,000-digit int).
+
+    >>> shown([1, 2])
+    'list: [1, 2]'
+    """
+    try:
+        text = reprlib.repr(value)
+    except Exception:  # e.g. an int too long to print, a broken __repr__
+        text = f"<a {type(value).__name__} that cannot be shown>"
+    return f"{type(value).__name__}: {text:.80}"
 
 
 class WireFormatError(RilletError, ValueError):

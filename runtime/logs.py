@@ -10,22 +10,38 @@ is a no-op, so an application that never asked for rillet's lines neither sees n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Protocol
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger", "logging_enabled"]
+__all__ = ["Logger", "configure_logging", "get_logger", "logging_enabled"]
 
 _enabled = False
+
+
+class Logger(Protocol):
+    """What rillet calls on a logger: structlog's bound loggers, or the quiet one."""
+
+    def bind(self, **values: object) -> Logger: ...
+
+    def debug(self, event: str, **values: object) -> object: ...
+
+    def info(self, event: str, **values: object) -> object: ...
+
+    def warning(self, event: str, **values: object) -> object: ...
+
+    def error(self, event: str, **values: object) -> object: ...
+
+    def exception(self, event: str, **values: object) -> object: ...
 
 
 class _QuietLogger:
     """Accepts structlog's calls and does nothing; ``bind`` returns itself (no allocation)."""
 
-    def bind(self, **_: Any) -> _QuietLogger:
+    def bind(self, **_: object) -> _QuietLogger:
         return self
 
-    def _ignore(self, *_: Any, **__: Any) -> None:
+    def _ignore(self, *_: object, **__: object) -> None:
         return None
 
     debug = info = warning = error = exception = msg = _ignore
@@ -48,8 +64,9 @@ def logging_enabled() -> bool:
     return _enabled
 
 
-def get_logger(**bound: Any) -> Any:
+def get_logger(**bound: object) -> Logger:
     """rillet's logger with ``bound`` key-values, or a no-op logger while logging is off."""
     if not _enabled:
         return _QUIET
-    return structlog.get_logger("rillet").bind(**bound)
+    logger: Logger = structlog.get_logger("rillet").bind(**bound)
+    return logger

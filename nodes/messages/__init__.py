@@ -43,6 +43,7 @@ from rillet.nodes.messages.convert import (
     messages_to_dict,
 )
 from rillet.nodes.messages.errors import MessageCoercionError, MessageFieldError
+from rillet.runtime.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "AIMessage",
@@ -60,3 +61,5 @@ __all__ = [
     "messages_from_dict",
     "messages_to_dict",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -63,7 +63,7 @@ class AIMessageChunk(BaseMessage):
         "None or 'last'", lambda value: value in (None, "last")))
 
     @property
-    def tool_calls(self) -> list[dict[str, Any]]:
+    def tool_calls(self) -> list[dict[str, object]]:
         """Tool calls whose (partial) ``args`` parse to a dict, from ``tool_call_chunks``.
 
         >>> piece = {"name": "f", "args": '{"q": "ca', "index": 0}
@@ -74,12 +74,12 @@ class AIMessageChunk(BaseMessage):
         return self._derived_tool_calls[0]
 
     @property
-    def invalid_tool_calls(self) -> list[dict[str, Any]]:
+    def invalid_tool_calls(self) -> list[dict[str, object]]:
         """Tool-call chunks whose ``args`` do not parse to a dict (``error`` is ``None``)."""
         return self._derived_tool_calls[1]
 
     @functools.cached_property
-    def _derived_tool_calls(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    def _derived_tool_calls(self) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
         # Derived once per chunk and only when asked: streaming never pays for parsing.
         return merge.tool_calls_from_chunks(self.tool_call_chunks)
 

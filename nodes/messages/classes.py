@@ -102,10 +102,10 @@ class BaseMessage:
         return f"{type(self).__name__}({shown})"
 
 
-_REPR_FIELDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+_REPR_FIELDS: dict[type, tuple[tuple[str, object], ...]] = {}
 
 
-def _repr_fields(cls: type) -> tuple[tuple[str, Any], ...]:
+def _repr_fields(cls: type) -> tuple[tuple[str, object], ...]:
     """``(name, default)`` of each field in repr order: content, the class's own fields, then
     the common ones (LangChain's order buries tool calls behind empty dicts)."""
     if cls not in _REPR_FIELDS:
@@ -116,7 +116,7 @@ def _repr_fields(cls: type) -> tuple[tuple[str, Any], ...]:
     return _REPR_FIELDS[cls]
 
 
-def _default(field: attrs.Attribute[Any]) -> Any:
+def _default(field: attrs.Attribute[Any]) -> object:
     factory = getattr(field.default, "factory", None)  # attrs.Factory(dict) and the like
     return factory() if callable(factory) else field.default
 

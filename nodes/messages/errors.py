@@ -11,7 +11,7 @@ as attributes, and pickle with them (process pools, worker boundaries):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rillet.runtime.errors import RilletError
@@ -53,6 +53,6 @@ class MessageCoercionError(RilletError, TypeError):
         return _rebuild, (type(self), vars(self))
 
 
-def _rebuild(cls: Callable[..., Exception], facts: dict[str, Any]) -> Exception:
+def _rebuild(cls: Callable[..., Exception], facts: Mapping[str, object]) -> Exception:
     return cls(**facts)  # errors are rebuilt from their keyword-only facts when unpickled
 

@@ -50,26 +50,26 @@ def _fail(
 
 def check(expected: str, ok: Callable[[Any], bool]) -> _Validator:
     """A validator raising ``MessageFieldError`` (``expected``) for values ``ok`` rejects."""
-    def validate(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+    def validate(owner: object, field: attrs.Attribute[Any], value: object) -> None:
         if not ok(value):
             raise _fail(owner, field, expected, value)
     return validate
 
 
 # The validators run for every streamed chunk: plain functions, cheapest test first.
-def content_ok(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+def content_ok(owner: object, field: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not str and not (isinstance(value, str) or (
         isinstance(value, list) and all(isinstance(block, (str, dict)) for block in value)
     )):
         raise _fail(owner, field, "str or list of str/dict blocks", value)
 
 
-def optional_str_ok(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+def optional_str_ok(owner: object, field: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not isinstance(value, str):
         raise _fail(owner, field, "str or None", value)
 
 
-def dict_ok(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+def dict_ok(owner: object, field: attrs.Attribute[Any], value: object) -> None:
     if type(value) is not dict:
         raise _fail(owner, field, "dict", value)
 
@@ -86,13 +86,13 @@ def copy_content(value: Content) -> Content:
     return value
 
 
-def copy_dict(value: Mapping[str, Any]) -> dict[str, Any]:
+def copy_dict(value: Mapping[str, object]) -> dict[str, object]:
     if type(value) is dict or isinstance(value, Mapping):
         return dict(value)
     return value  # not a mapping: validation reports it
 
 
-def copy_optional_dict(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def copy_optional_dict(value: Mapping[str, object] | None) -> dict[str, object] | None:
     return dict(value) if isinstance(value, Mapping) else value
 
 
@@ -107,7 +107,7 @@ _ENTRY_KEYS: Final[Mapping[str, Mapping[str, tuple[type, ...]]]] = {
 }
 
 
-def _copy_entries(value: Sequence[Mapping[str, Any]], kind: str) -> list[dict[str, Any]]:
+def _copy_entries(value: Sequence[Mapping[str, object]], kind: str) -> list[dict[str, Any]]:
     """Copies of the entries, missing keys ``None`` and ``type`` set; others fail validation."""
     if type(value) is list and not value:
         return []
@@ -123,15 +123,15 @@ def _copy_entries(value: Sequence[Mapping[str, Any]], kind: str) -> list[dict[st
     return entries
 
 
-def copy_tool_calls(value: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def copy_tool_calls(value: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return _copy_entries(value, "tool_call")
 
 
-def copy_invalid_tool_calls(value: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def copy_invalid_tool_calls(value: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return _copy_entries(value, "invalid_tool_call")
 
 
-def copy_tool_call_chunks(value: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def copy_tool_call_chunks(value: Sequence[Mapping[str, object]]) -> list[dict[str, object]]:
     return _copy_entries(value, "tool_call_chunk")
 
 
@@ -140,7 +140,7 @@ def entries_ok(kind: str) -> _Validator:
     keys = _ENTRY_KEYS[kind]
     expected = f"list of {kind} dicts with keys {sorted(keys)}"
 
-    def validate(owner: Any, field: attrs.Attribute[Any], value: Any) -> None:
+    def validate(owner: object, field: attrs.Attribute[Any], value: object) -> None:
         if type(value) is list and not value:
             return
         if not isinstance(value, list):

@@ -45,5 +45,8 @@ from rillet.nodes.partial_json.parser import (
     parse_json_markdown,
     parse_partial_json,
 )
+from rillet.runtime.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = ["PartialJsonParser", "parse_json_markdown", "parse_partial_json"]
+
+_fixup_module_metadata(__name__, globals())

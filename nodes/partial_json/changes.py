@@ -21,14 +21,14 @@ import json
 from typing import Any, Final, TypeAlias
 
 from rillet.nodes.partial_json.syntax import NOTHING
-from rillet.runtime.wire.jsonpatch import join_pointer
+from rillet.runtime.lowlevel import join_pointer
 
 __all__ = ["ADD", "Changes", "GREW", "Key", "Path", "REMOVE", "REPLACE"]
 
 Key: TypeAlias = str | int
 Path: TypeAlias = tuple[Key, ...]
 
-GREW: Final[Any] = object()  # the old value of a growing string: always differs from the new one
+GREW: Final[object] = object()  # the old value of a growing string: always differs from the new one
 
 # Kinds of change
 ADD, REPLACE, REMOVE = range(3)
@@ -50,12 +50,12 @@ class Changes:
         self.base: list[tuple[Any, int]] = []
         self.base_tip: tuple[Any, ...] | None = None  # (length, high surrogate) or (number,)
 
-    def settle(self, base: list[tuple[Any, int]], tip: tuple[Any, ...] | None) -> None:
+    def settle(self, base: list[tuple[Any, int]], tip: tuple[object, ...] | None) -> None:
         """The value was reported: forget the changes; keep what was open then (see above)."""
         self.pending.clear()
         self.base, self.base_tip = base, tip
 
-    def note(self, path: Path, kind: int, old: Any) -> None:
+    def note(self, path: Path, kind: int, old: object) -> None:
         """Record a change at ``path``; ``old`` is the value it replaced (for ``REPLACE``)."""
         entry = self.pending.get(path)
         if entry is None:
@@ -68,7 +68,7 @@ class Changes:
             else:
                 self.pending[path] = (REMOVE, entry[1])
 
-    def changed(self, root: Any) -> bool:
+    def changed(self, root: object) -> bool:
         """Whether the value differs (``!=``, like LangChain) from the one last reported."""
         for path, (kind, old) in self.pending.items():
             if kind != REPLACE or old is GREW or _lookup(root, path) != old:
@@ -124,7 +124,7 @@ class Changes:
                        for index in range(first, len(container)) if index != kept]
         return ops
 
-    def _kept_item(self, depth: int, items: list[Any], changed: Any) -> int | None:
+    def _kept_item(self, depth: int, items: list[Any], changed: object) -> int | None:
         """Where jsonpatch keeps the changed last item of the reported list ``items``.
 
         It matches items by their JSON: if a changed item now equals, as reported, an item
@@ -137,7 +137,7 @@ class Changes:
             return None
         # Cheap filters first: the reported item is a container of known length, or a scalar
         kind, size = type(items[last]), self.base[depth + 1][1] if nested else 0
-        reported: Any = NOTHING
+        reported: object = NOTHING
         candidates: list[int] = [len(items) - 1, *range(last + 1, len(items) - 1)]
         for index in candidates:
             item = items[index]
@@ -166,7 +166,7 @@ class Changes:
             value[last] = self._reported_tip(value[last])
         return value
 
-    def _reported_tip(self, now: Any) -> Any:
+    def _reported_tip(self, now: Any) -> object:
         assert self.base_tip is not None  # only called when a value was being read
         if len(self.base_tip) == 1:
             return self.base_tip[0]
@@ -176,13 +176,13 @@ class Changes:
 
 
 
-def _lookup(root: Any, path: Path) -> Any:
+def _lookup(root: Any, path: Path) -> object:
     for key in path:
         root = root[key]
     return root
 
 
-def _copy(value: Any) -> Any:
+def _copy(value: object) -> object:
     if type(value) is dict:
         return {key: _copy(item) for key, item in value.items()}
     if type(value) is list:

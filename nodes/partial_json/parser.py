@@ -23,7 +23,7 @@ from rillet.nodes.partial_json.changes import Changes
 from rillet.nodes.partial_json.reader import DONE, ERROR, MISMATCHED, Reader
 from rillet.nodes.partial_json.reparse import MISMATCH, BracketScan, lc_output, lc_partial
 from rillet.nodes.partial_json.syntax import JSON_SPACE, JSON_STARTS, NOTHING, skip
-from rillet.runtime.wire.jsonpatch import make_patch
+from rillet.runtime.lowlevel import make_patch
 
 __all__ = ["PartialJsonParser", "parse_json_markdown", "parse_partial_json"]
 
@@ -65,10 +65,10 @@ class PartialJsonParser:
         self._changes = Changes()
         self._reported = False  # the last feed() returned True
         self._reported_size = -1  # text length when feed() last returned True
-        self._patch: list[dict[str, Any]] | None = None
-        self._reparsed: Any = NOTHING  # _REPARSE mode: the value of the last re-parse
-        self._reparse_base: Any = NOTHING  # _REPARSE mode: the last reported value
-        self._patch_base: Any = None  # _REPARSE mode: the value reported before that
+        self._patch: list[dict[str, object]] | None = None
+        self._reparsed: object = NOTHING  # _REPARSE mode: the value of the last re-parse
+        self._reparse_base: object = NOTHING  # _REPARSE mode: the last reported value
+        self._patch_base: object = None  # _REPARSE mode: the value reported before that
 
     def feed(self, text: str) -> bool:
         """Add ``text``; True iff the value changed since the last True, so LangChain would emit.
@@ -167,7 +167,7 @@ class PartialJsonParser:
             raise self._no_value()
         return reader.snapshot()
 
-    def last_patch(self) -> list[dict[str, Any]]:
+    def last_patch(self) -> list[dict[str, object]]:
         """JSON-Patch ops from the value reported before the last feed to the current value.
 
         What LangChain's ``diff=True`` emits: ``[]`` unless the last :meth:`feed` returned True;

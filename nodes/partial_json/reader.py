@@ -68,7 +68,7 @@ class Reader:
     def __init__(self, *, strip: bool, changes: Changes | None) -> None:
         self.state = _VALUE
         self.frames: list[_Frame] = []
-        self.root: Any = None
+        self.root: object = None
         self.has_root = False
         self.doomed = False  # failed before any prefix parsed (a root like `tru` or `-`)
         self.version = 0  # bumped on every visible change, for the snapshot cache
@@ -83,7 +83,7 @@ class Reader:
         self._tip_ever = False
         self._tip_sig = (0, 0)  # (visible length, pairs joined) of the tip string
         self._tip_dirty = False  # its slot holds an older string
-        self._snap: Any = None
+        self._snap: object = None
         self._snap_version = -1
 
     def feed(self, text: str, i: int) -> int:
@@ -145,7 +145,7 @@ class Reader:
     def snapshot(self) -> Any:
         self.flush()
         if self._snap_version != self.version:
-            snap: Any = self.root
+            snap: object = self.root
             if self.frames:
                 slot: Key | None = None
                 for frame in reversed(self.frames):
@@ -216,7 +216,7 @@ class Reader:
         self.state = ERROR
 
     def _open(self, is_list: bool) -> None:
-        container: Any = [] if is_list else {}
+        container: object = [] if is_list else {}
         slot: Key | None = None
         path: Path = ()
         if self.frames:
@@ -301,7 +301,7 @@ class Reader:
             frame = self.frames[-1]
             frame.container[frame.key] = value
 
-    def _slot(self) -> Any:
+    def _slot(self) -> object:
         if not self.frames:
             return self.root
         frame = self.frames[-1]

@@ -92,7 +92,7 @@ def lc_output(text: str) -> Any:
     return NOTHING if value is MISMATCH else value
 
 
-def _lc_markdown(text: str) -> Any:
+def _lc_markdown(text: str) -> object:
     try:
         return _lc_json(text)
     except json.JSONDecodeError:
@@ -100,7 +100,7 @@ def _lc_markdown(text: str) -> Any:
     return _lc_json(text if fence is None else fence.group(2))
 
 
-def _lc_json(text: str) -> Any:
+def _lc_json(text: str) -> object:
     return lc_partial(_ACTION_INPUT.sub(_escape_action_input, text.strip(STRIP)))
 
 

@@ -56,7 +56,7 @@ def skip(pattern: re.Pattern[str], text: str, i: int) -> int:
     return i if match is None else match.end()
 
 
-def number_value(token: str) -> Any:
+def number_value(token: str) -> object:
     """The number LangChain shows for a valid number prefix: its longest complete prefix."""
     end = len(token)
     if token.endswith(("e", "E")):

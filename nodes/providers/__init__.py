@@ -29,6 +29,7 @@ from rillet.nodes.providers.openai_embeddings import OpenAIEmbeddings
 from rillet.nodes.providers.retry import RetryPolicy
 from rillet.nodes.providers.spec import model_from_spec
 from rillet.nodes.providers.tool_schema import ToolSchemaError, function_schema
+from rillet.runtime.lowlevel import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "AnthropicChatModel",
@@ -44,3 +45,5 @@ __all__ = [
     "function_schema",
     "model_from_spec",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -120,9 +120,9 @@ class AnthropicChatModel(StreamingChatModel):
             transport=transport)
         self.max_tokens, self.temperature = max_tokens, temperature
         self.thinking = dict(thinking) if thinking else None
-        self.tool_choice: dict[str, Any] | None = None
+        self.tool_choice: dict[str, object] | None = None
 
-    def _tool_names(self) -> list[Any]:
+    def _tool_names(self) -> list[object]:
         return [tool.get("name") for tool in self.tools]
 
     def bind_tools(
@@ -155,10 +155,10 @@ class AnthropicChatModel(StreamingChatModel):
                                  "disable_parallel_tool_use": True}
         return bound
 
-    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, object]:
         """The JSON body sent for ``messages`` (also handy to debug a request)."""
         system, turns = to_anthropic_messages(messages)
-        body: dict[str, Any] = {"model": self.model_name, "max_tokens": self.max_tokens,
+        body: dict[str, object] = {"model": self.model_name, "max_tokens": self.max_tokens,
                                 "messages": turns, "stream": True}
         if system:
             body["system"] = system
@@ -264,17 +264,17 @@ class _AnthropicStream(StreamParser):
                                   additional_kwargs={"citations": [delta["citation"]]})
         return None
 
-    def response_metadata(self, model_name: str) -> dict[str, Any]:
+    def response_metadata(self, model_name: str) -> dict[str, object]:
         return {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence,
                 "model_name": model_name}
 
-    def usage_metadata(self) -> dict[str, Any] | None:
+    def usage_metadata(self) -> dict[str, object] | None:
         return anthropic_usage(self.start_usage, self.last_usage)
 
 
 def anthropic_usage(
     start: Mapping[str, Any], last: Mapping[str, Any]
-) -> dict[str, Any] | None:
+) -> dict[str, object] | None:
     """``usage_metadata`` from ``message_start``'s usage and the last ``message_delta``'s.
 
     ``message_delta`` counts are cumulative and newer, so they replace the start's. As in
@@ -290,7 +290,7 @@ def anthropic_usage(
     cache_creation = merged.get("cache_creation_input_tokens") or 0
     input_tokens = (merged.get("input_tokens") or 0) + cache_read + cache_creation
     output_tokens = merged.get("output_tokens") or 0
-    usage: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+    usage: dict[str, object] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                              "total_tokens": input_tokens + output_tokens}
     if "cache_read_input_tokens" in merged or "cache_creation_input_tokens" in merged:
         usage["input_token_details"] = {"cache_read": cache_read,
@@ -300,7 +300,7 @@ def anthropic_usage(
 
 def _anthropic_tool_choice(
     choice: str | bool | Mapping[str, Any] | None, names: Sequence[str]
-) -> dict[str, Any] | None:
+) -> dict[str, object] | None:
     if choice is None or choice is False:
         return None
     if isinstance(choice, Mapping):
@@ -361,7 +361,7 @@ def to_anthropic_messages(
     return _system(system_parts), turns
 
 
-def _system(parts: list[str | dict[str, Any]]) -> str | list[dict[str, Any]] | None:
+def _system(parts: list[str | dict[str, Any]]) -> str | list[dict[str, object]] | None:
     if not parts:
         return None
     if all(isinstance(part, str) for part in parts):
@@ -369,12 +369,12 @@ def _system(parts: list[str | dict[str, Any]]) -> str | list[dict[str, Any]] | N
     return _as_blocks(parts)  # blocks (e.g. with cache_control) must stay blocks
 
 
-def _content(content: str | list[Any]) -> str | list[dict[str, Any]]:
+def _content(content: str | list[Any]) -> str | list[dict[str, object]]:
     return content if isinstance(content, str) else _blocks(content)
 
 
-def _blocks(content: Sequence[Any]) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
+def _blocks(content: Sequence[Any]) -> list[dict[str, object]]:
+    blocks: list[dict[str, object]] = []
     for block in content:
         if isinstance(block, str):
             if block:
@@ -388,13 +388,13 @@ def _blocks(content: Sequence[Any]) -> list[dict[str, Any]]:
     return blocks
 
 
-def _as_blocks(content: str | list[Any]) -> list[dict[str, Any]]:
+def _as_blocks(content: str | list[Any]) -> list[dict[str, object]]:
     if isinstance(content, str):
         return [{"type": "text", "text": content}] if content else []
     return _blocks(content)
 
 
-def _assistant_content(message: AIMessage) -> str | list[dict[str, Any]]:
+def _assistant_content(message: AIMessage) -> str | list[dict[str, object]]:
     if not message.tool_calls and isinstance(message.content, str):
         return message.content
     call_ids = {call["id"] for call in message.tool_calls}

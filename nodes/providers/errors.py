@@ -17,7 +17,7 @@ of these.
 ...                       provider_message="sent nothing for 120 s")
 Traceback (most recent call last):
     ...
-rillet.nodes.providers.errors.ProviderTimeout: openai: read_timeout: sent nothing for 120 s
+rillet.nodes.providers.ProviderTimeout: openai: read_timeout: sent nothing for 120 s
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ _HINTS: Final[Mapping[int, str]] = {
 }
 
 
-def _rebuild(cls: type[Exception], kwargs: dict[str, Any]) -> Exception:
+def _rebuild(cls: type[Exception], kwargs: Mapping[str, object]) -> Exception:
     return cls(**kwargs)
 
 

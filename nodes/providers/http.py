@@ -21,7 +21,7 @@ import math
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
-from typing import Any, Final, Self, cast
+from typing import Final, Self, cast
 
 import attrs
 import httpx
@@ -169,7 +169,7 @@ class ProviderClient:
             with trio.move_on_after(_CLOSE_GRACE, shield=True):
                 await client.aclose()
 
-    def open_sse(self, path: str, payload: Mapping[str, Any]) -> SSEStream:
+    def open_sse(self, path: str, payload: Mapping[str, object]) -> SSEStream:
         """POST ``payload`` as JSON and read the answer as server-sent events.
 
         Use with ``async with``: entering sends the request (retrying as the policy allows)
@@ -178,7 +178,7 @@ class ProviderClient:
         """
         return SSEStream(self, path, payload)
 
-    async def post_json(self, path: str, payload: Mapping[str, Any]) -> Any:
+    async def post_json(self, path: str, payload: Mapping[str, object]) -> object:
         """POST ``payload`` as JSON and return the decoded JSON answer, retrying as allowed.
 
         Raises:
@@ -233,7 +233,7 @@ class SSEStream:
     ``events_read`` counts the events handed over.
     """
 
-    def __init__(self, client: ProviderClient, path: str, payload: Mapping[str, Any]) -> None:
+    def __init__(self, client: ProviderClient, path: str, payload: Mapping[str, object]) -> None:
         self._client, self._path, self._payload = client, path, payload
         self._response: httpx.Response | None = None
         self._chunks: AsyncGenerator[bytes, None] | None = None

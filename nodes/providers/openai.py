@@ -142,10 +142,10 @@ class OpenAIChatModel(StreamingChatModel):
                                     default_headers=default_headers, transport=transport)
         self.temperature, self.max_tokens = temperature, max_tokens
         self.stream_usage = stream_usage
-        self.tool_choice: str | dict[str, Any] | None = None
+        self.tool_choice: str | dict[str, object] | None = None
         self.parallel_tool_calls: bool | None = None
 
-    def _tool_names(self) -> list[Any]:
+    def _tool_names(self) -> list[object]:
         return [tool["function"]["name"] for tool in self.tools]
 
     def bind_tools(
@@ -179,9 +179,9 @@ class OpenAIChatModel(StreamingChatModel):
         bound.parallel_tool_calls = parallel_tool_calls
         return bound
 
-    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, object]:
         """The JSON body sent for ``messages`` (also handy to debug a request)."""
-        body: dict[str, Any] = {
+        body: dict[str, object] = {
             "model": self.model_name,
             "messages": [to_openai_message(message) for message in messages],
             "stream": True,
@@ -248,7 +248,7 @@ class _OpenAIStream(StreamParser):
         content = delta.get("content")
         if not isinstance(content, (str, list)):
             content = ""
-        extra: dict[str, Any] = {}
+        extra: dict[str, object] = {}
         if isinstance(delta.get("refusal"), str) and delta["refusal"]:
             extra["refusal"] = delta["refusal"]
         reasoning = delta.get("reasoning_content") or delta.get("reasoning")
@@ -262,17 +262,18 @@ class _OpenAIStream(StreamParser):
         return AIMessageChunk(content=content, id=self.id, tool_call_chunks=calls,
                               additional_kwargs=extra)
 
-    def response_metadata(self, model_name: str) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"finish_reason": self.finish_reason, "model_name": model_name}
+    def response_metadata(self, model_name: str) -> dict[str, object]:
+        metadata: dict[str, object] = {"finish_reason": self.finish_reason,
+                                       "model_name": model_name}
         if self.system_fingerprint:
             metadata["system_fingerprint"] = self.system_fingerprint
         return metadata
 
-    def usage_metadata(self) -> dict[str, Any] | None:
+    def usage_metadata(self) -> dict[str, object] | None:
         return openai_usage(self.usage)
 
 
-def _tool_call_chunk(position: int, call: Mapping[str, Any]) -> dict[str, Any]:
+def _tool_call_chunk(position: int, call: Mapping[str, Any]) -> dict[str, object]:
     function = call.get("function") or {}
     args = function.get("arguments")
     if args is not None and not isinstance(args, str):
@@ -282,7 +283,7 @@ def _tool_call_chunk(position: int, call: Mapping[str, Any]) -> dict[str, Any]:
             "index": index if isinstance(index, int) else position, "type": "tool_call_chunk"}
 
 
-def openai_usage(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def openai_usage(usage: Mapping[str, Any] | None) -> dict[str, object] | None:
     """OpenAI's ``usage`` object as ``usage_metadata`` (LangChain's keys).
 
     >>> openai_usage({"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12,
@@ -293,7 +294,7 @@ def openai_usage(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
         return None
     input_tokens = usage.get("prompt_tokens") or 0
     output_tokens = usage.get("completion_tokens") or 0
-    result: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
+    result: dict[str, object] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
                               "total_tokens": usage.get("total_tokens")
                               or input_tokens + output_tokens}
     prompt = usage.get("prompt_tokens_details") or {}
@@ -313,7 +314,7 @@ def openai_usage(usage: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 def _openai_tool_choice(
     choice: str | bool | Mapping[str, Any] | None, tools: Sequence[Mapping[str, Any]]
-) -> str | dict[str, Any] | None:
+) -> str | dict[str, object] | None:
     names = [tool["function"]["name"] for tool in tools]
     if choice is None or choice is False:
         return None
@@ -332,7 +333,7 @@ def _openai_tool_choice(
 # -- messages -------------------------------------------------------------------------------
 
 
-def to_openai_message(message: BaseMessage) -> dict[str, Any]:
+def to_openai_message(message: BaseMessage) -> dict[str, object]:
     """One message in OpenAI's request format.
 
     >>> to_openai_message(AIMessage("", tool_calls=[{"name": "f", "args": {"x": 1}, "id": "c1"}]))
@@ -343,7 +344,7 @@ def to_openai_message(message: BaseMessage) -> dict[str, Any]:
     if isinstance(message, AIMessageChunk):
         message = message.to_message()
     if isinstance(message, HumanMessage):
-        result: dict[str, Any] = {"role": "user", "content": _user_content(message.content)}
+        result: dict[str, object] = {"role": "user", "content": _user_content(message.content)}
     elif isinstance(message, SystemMessage):
         result = {"role": "system", "content": message.text}
     elif isinstance(message, ToolMessage):
@@ -368,10 +369,10 @@ def to_openai_message(message: BaseMessage) -> dict[str, Any]:
     return result
 
 
-def _user_content(content: str | list[Any]) -> str | list[dict[str, Any]]:
+def _user_content(content: str | list[Any]) -> str | list[dict[str, object]]:
     if isinstance(content, str):
         return content
-    parts: list[dict[str, Any]] = []
+    parts: list[dict[str, object]] = []
     for block in content:
         if isinstance(block, str):
             parts.append({"type": "text", "text": block})

@@ -12,7 +12,6 @@ OpenAIEmbeddings(model='nomic-embed-text', base_url='http://localhost:11434/v1')
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import httpx
 
@@ -20,8 +19,7 @@ from rillet.nodes.providers.errors import ProviderError
 from rillet.nodes.providers.http import ClientOwner, Timeouts
 from rillet.nodes.providers.openai import openai_client
 from rillet.nodes.providers.retry import RetryPolicy
-from rillet.runtime.engine.bridge import run_sync
-from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.lowlevel import hosted, run_sync
 
 __all__ = ["OpenAIEmbeddings"]
 
@@ -95,7 +93,7 @@ class OpenAIEmbeddings(ClientOwner):
         return run_sync(self.aembed_query, text, method="OpenAIEmbeddings.embed_query()")
 
     async def _embed_batch(self, texts: list[str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.model, "input": texts}
+        body: dict[str, object] = {"model": self.model, "input": texts}
         if self.dimensions is not None:
             body["dimensions"] = self.dimensions
         answer = await self.client.post_json("/embeddings", body)

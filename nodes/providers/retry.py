@@ -24,7 +24,7 @@ import attrs
 import httpx
 import trio
 
-from rillet.runtime.logs import get_logger
+from rillet.runtime.lowlevel import get_logger
 
 __all__ = ["RetryPolicy", "backoff_before_retry", "parse_retry_after", "positive_seconds"]
 

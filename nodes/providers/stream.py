@@ -39,12 +39,12 @@ from rillet.nodes.messages import AIMessageChunk, BaseMessage
 from rillet.nodes.providers.errors import ProviderConnectionError, ProviderError, error_details
 from rillet.nodes.providers.http import ClientOwner, ProviderClient
 from rillet.nodes.providers.sse import ServerSentEvent
-from rillet.runtime.engine.scope import RunScope
+from rillet.runtime.lowlevel import RunScope
 
 __all__ = ["StreamParser", "StreamingChatModel", "decode_event_json"]
 
 
-def decode_event_json(event: ServerSentEvent, provider: str) -> dict[str, Any]:
+def decode_event_json(event: ServerSentEvent, provider: str) -> dict[str, object]:
     """An event's ``data`` as a JSON object; an error payload raises ``ProviderError``.
 
     Errors mid-stream come as ``event: error`` or as a ``data`` object with an ``error`` key
@@ -55,7 +55,7 @@ def decode_event_json(event: ServerSentEvent, provider: str) -> dict[str, Any]:
     >>> decode_event_json(ServerSentEvent(data='{"error": {"message": "Overloaded"}}'), "openai")
     Traceback (most recent call last):
         ...
-    rillet.nodes.providers.errors.ProviderError: openai: error event mid-stream: Overloaded
+    rillet.nodes.ProviderError: openai: error event mid-stream: Overloaded
 
     Raises:
         ProviderError: the event is an error, or its data is not a JSON object.
@@ -105,11 +105,11 @@ class StreamParser(abc.ABC):
         return self.done
 
     @abc.abstractmethod
-    def response_metadata(self, model_name: str) -> dict[str, Any]:
+    def response_metadata(self, model_name: str) -> dict[str, object]:
         """The final chunk's ``response_metadata``; ``model_name`` is the one that answered."""
 
     @abc.abstractmethod
-    def usage_metadata(self) -> dict[str, Any] | None:
+    def usage_metadata(self) -> dict[str, object] | None:
         """The final chunk's ``usage_metadata`` (LangChain's keys), if the provider said."""
 
     def final_chunk(self, requested_model: str) -> AIMessageChunk:
@@ -141,7 +141,7 @@ class StreamingChatModel(ClientOwner, BaseChatModel):
         model: str,
         *,
         stop: Sequence[str] | None,
-        extra_body: Mapping[str, Any] | None,
+        extra_body: Mapping[str, object] | None,
         name: str | None,
     ) -> None:
         """Check and keep the model name and the settings common to every adapter."""
@@ -158,11 +158,11 @@ class StreamingChatModel(ClientOwner, BaseChatModel):
         return (f"{type(self).__name__}(model={self.model_name!r}, "
                 f"base_url={self.client.base_url!r}{tools})")
 
-    def _tool_names(self) -> list[Any]:
+    def _tool_names(self) -> list[object]:
         """The names of the bound tools, for ``repr``."""
         raise NotImplementedError
 
-    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, Any]:
+    def request_body(self, messages: Sequence[BaseMessage]) -> dict[str, object]:
         """The JSON body sent for ``messages`` (also handy to debug a request)."""
         raise NotImplementedError
 

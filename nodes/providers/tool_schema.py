@@ -73,7 +73,7 @@ _JSON_TYPES: Final[Mapping[type, str]] = {str: "string", bool: "boolean", int: "
 
 
 def function_schema(
-    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+    fn: Callable[..., object], *, name: str | None = None, description: str | None = None
 ) -> dict[str, Any]:
     """Describe ``fn`` as a tool: ``{"name", "description", "parameters"}``.
 
@@ -136,7 +136,7 @@ def function_schema(
             "parameters": parameters}
 
 
-def type_schema(hint: Any, *, where: str = "type") -> dict[str, Any]:
+def type_schema(hint: object, *, where: str = "type") -> dict[str, Any]:
     """The JSON schema of one type hint (``where`` names it in errors).
 
     >>> type_schema(list[int] | None)
@@ -184,7 +184,7 @@ def _schema(hint: Any, where: str, seen: tuple[Any, ...]) -> dict[str, Any]:
                           "float, bool, list, dict, Literal, an Enum, a TypedDict or a dataclass")
 
 
-def _literal(values: tuple[Any, ...], where: str) -> dict[str, Any]:
+def _literal(values: tuple[object, ...], where: str) -> dict[str, Any]:
     for value in values:
         if not isinstance(value, (str, int, float, bool, type(None))):
             raise ToolSchemaError(f"{where}: Literal values must be JSON scalars, got {value!r}")
@@ -209,7 +209,7 @@ def _union(members: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _array(
-    hint: Any, origin: Any, args: tuple[Any, ...], where: str, seen: tuple[Any, ...]
+    hint: object, origin: object, args: tuple[object, ...], where: str, seen: tuple[object, ...]
 ) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "array"}
     kind = origin or hint
@@ -226,7 +226,7 @@ def _array(
     return schema
 
 
-def _class_schema(cls: type, where: str, seen: tuple[Any, ...]) -> dict[str, Any]:
+def _class_schema(cls: type, where: str, seen: tuple[object, ...]) -> dict[str, Any]:
     if issubclass(cls, enum.Enum):
         return _literal(tuple(member.value for member in cls), where)
     for base, base_schema in _SIMPLE.items():  # subclasses: IntEnum handled above, str subclasses
@@ -277,7 +277,7 @@ def _object(properties: dict[str, Any], required: list[str], cls: type) -> dict[
     return schema
 
 
-def _is_json(value: Any) -> bool:
+def _is_json(value: object) -> bool:
     try:
         json.dumps(_json_value(value))
     except (TypeError, ValueError):
@@ -285,7 +285,7 @@ def _is_json(value: Any) -> bool:
     return True
 
 
-def _json_value(value: Any) -> Any:
+def _json_value(value: object) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, tuple):

@@ -8,6 +8,7 @@ Each class lives with the layer that raises it (:mod:`rillet.runtime.errors`,
     RilletError
     ├── NodeInputError (TypeError)            a node got a value it cannot handle
     │   └── ToolArgumentError                 a tool's arguments do not fit its schema
+    ├── ConfigError (TypeError, ValueError)   a run config key of the wrong type or value
     ├── WireFormatError (ValueError)          bytes that do not decode to a rillet value or event
     │   └── TruncatedLogError                 an event log is damaged or ends inside a record
     ├── JsonPatchError (ValueError)           a JSON-patch op that cannot be applied
@@ -54,6 +55,7 @@ from rillet.nodes.tools import ToolArgumentError
 from rillet.runtime.errors import (
     AsyncioRequiredError,
     ClientGone,
+    ConfigError,
     HostClosed,
     JsonPatchError,
     MissingExtraError,
@@ -73,6 +75,7 @@ from rillet.runtime.errors import (
 __all__ = [
     "AsyncioRequiredError",
     "ClientGone",
+    "ConfigError",
     "GraphError",
     "HostClosed",
     "InvalidTemplateError",

@@ -47,7 +47,9 @@ from rillet.runtime.cli.views import (
     open_event_recorder,
     register_component_types,
 )
-from rillet.runtime.errors import MissingExtraError, WireFormatError
+from rillet.runtime.engine.config import RunConfig
+from rillet.runtime.engine.protocols import Launchable
+from rillet.runtime.errors import ConfigError, MissingExtraError, WireFormatError
 from rillet.runtime.extras import require_extra
 
 __all__ = ["main"]
@@ -103,7 +105,7 @@ def _runnable(spec: str) -> Any:
     if isinstance(target, dict):
         raise UsageError(f"{spec} is a dict of runnables {sorted(target)}; this command takes "
                          f"one runnable (serve takes dicts)")
-    if not callable(getattr(target, "_launch", None)):
+    if not isinstance(target, Launchable):
         raise UsageError(f"{spec} is a {type(target).__name__}, not a runnable")
     return target
 
@@ -115,7 +117,11 @@ def _run(args: argparse.Namespace) -> int:
 
         args.graphs = {args.target.rpartition(":")[2].rpartition(".")[2]: graph_tree(runnable)}
     value, config = _json_arg(args.input, "--input"), _json_arg(args.config, "--config")
-    return trio.run(_run_async, runnable, value, config, args)
+    try:  # checked here, before any run starts, with the message Python and HTTP give
+        checked = RunConfig.from_dict(config)
+    except ConfigError as error:
+        raise UsageError(f"--config: {error}") from None
+    return trio.run(_run_async, runnable, value, checked, args)
 
 
 async def _run_async(runnable: Any, value: Any, config: Any, args: argparse.Namespace) -> int:

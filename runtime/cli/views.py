@@ -29,6 +29,7 @@ from typing import Any
 
 import attrs
 
+from rillet.runtime.engine.protocols import Launchable
 from rillet.runtime.errors import WireFormatError
 from rillet.runtime.events.filters import FILTER_KEYS, EventFilter
 
@@ -125,7 +126,7 @@ def load_runnables(spec: str, name: str | None = None) -> dict[str, Any]:
     if not named:
         raise TargetError(f"{spec} is an empty dict: nothing to serve")
     for key, runnable in named.items():
-        if not callable(getattr(runnable, "_launch", None)):
+        if not isinstance(runnable, Launchable):
             raise TargetError(f"{spec} must be a runnable or a dict of runnables; {key!r} is a "
                               f"{type(runnable).__name__}")
     return named

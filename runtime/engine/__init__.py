@@ -19,6 +19,7 @@ from rillet.runtime.engine.scope import adispatch_custom_event, current_scope, d
 from rillet.runtime.engine.streams import AsyncRunStream, EventStream, SyncRunStream
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.engine.worker import Worker, WorkerStatistics
+from rillet.runtime.exports import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "DEFAULT_BOUND",
@@ -37,3 +38,5 @@ __all__ = [
     "dispatch_custom_event",
     "open_edge",
 ]
+
+_fixup_module_metadata(__name__, globals())

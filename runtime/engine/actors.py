@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import aclosing, asynccontextmanager
-from typing import Any
 
 import trio
 
@@ -45,7 +44,7 @@ class Inbox:
     def __aiter__(self) -> Inbox:
         return self
 
-    async def __anext__(self) -> Any:
+    async def __anext__(self) -> object:
         try:
             chunk = self._recv.receive_nowait()
         except trio.WouldBlock:
@@ -92,7 +91,7 @@ def annotate_error(error: BaseException, scope: RunScope) -> None:
         error.add_note(f"(raised in rillet node {scope.name!r}, kind {scope.kind!r})")
 
 
-async def _pump(outputs: AsyncIterator[Any], out: Emitter) -> bool:
+async def _pump(outputs: AsyncIterator[object], out: Emitter) -> bool:
     """Send every output chunk on; False when downstream hung up (the consumer left early).
 
     With one target and no ops the chunk goes straight in with ``send_nowait`` (no coroutine
@@ -132,7 +131,7 @@ async def _fail(error: BaseException, scope: RunScope) -> None:
 
 
 async def transform_actor(
-    transform: Callable[[AsyncIterator[Any]], AsyncGenerator[Any, None]],
+    transform: Callable[[AsyncIterator[object]], AsyncGenerator[object, None]],
     scope: RunScope,
     inbox: Recv,
     out: Emitter,
@@ -154,7 +153,7 @@ async def transform_actor(
 
 
 async def stream_actor(
-    stream: Callable[[Any], AsyncGenerator[Any, None]],
+    stream: Callable[[object], AsyncGenerator[object, None]],
     scope: RunScope,
     inbox: Recv,
     out: Emitter,
@@ -180,7 +179,7 @@ async def stream_actor(
 
 
 async def invoke_actor(
-    invoke: Callable[[Any], Awaitable[Any]],
+    invoke: Callable[[object], Awaitable[object]],
     scope: RunScope,
     inbox: Recv,
     out: Emitter,

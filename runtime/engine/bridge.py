@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import sniffio
 import trio
@@ -78,7 +78,7 @@ def is_portal_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
 
 
-def run_sync(afn: Callable[..., Awaitable[T]], *args: Any, method: str = "this call",
+def run_sync(afn: Callable[..., Awaitable[T]], *args: object, method: str = "this call",
              instead: str | None = None) -> T:
     """Run ``await afn(*args)`` to completion from synchronous code and return its result.
 
@@ -118,7 +118,7 @@ def async_variant(method: str) -> str:
     return f"async for ... in {call}" if verb in _STREAMING else f"await {call}"
 
 
-def call_soon_in_portal(fn: Callable[[], Any]) -> None:
+def call_soon_in_portal(fn: Callable[[], object]) -> None:
     """Schedule ``fn()`` on the portal loop without waiting (for finalizers)."""
     if _token is not None:
         try:

@@ -30,7 +30,7 @@ DEFAULT_BOUND: Final = 16
 # Checkpoint at least this often, so a busy actor never starves other runs or cancellation.
 CHECKPOINT_EVERY: Final = 256
 
-SKIP: Final[Any] = type("SKIP", (), {"__repr__": lambda self: "SKIP"})()
+SKIP: Final[object] = type("SKIP", (), {"__repr__": lambda self: "SKIP"})()
 """A map op returns this to drop a chunk (e.g. ``pick`` of a key the chunk lacks)."""
 
 Send = trio.MemorySendChannel[Any]
@@ -64,7 +64,7 @@ class Tap:
 class Map:
     """Replace each chunk by ``fn(chunk)``; :data:`SKIP` drops it."""
 
-    fn: Callable[[Any], Any]
+    fn: Callable[[object], object]
 
 
 Op = Union[Tap, Map]
@@ -91,7 +91,7 @@ class Outlet:
             return self
         return Outlet((Tap(scope), *self.ops), self.targets)
 
-    def mapped(self, fn: Callable[[Any], Any]) -> Outlet:
+    def mapped(self, fn: Callable[[object], object]) -> Outlet:
         return Outlet((Map(fn), *self.ops), self.targets)
 
 
@@ -122,7 +122,7 @@ class Emitter:
         ]
         return cls(outlet.ops, targets)
 
-    async def send(self, chunk: Any) -> bool:
+    async def send(self, chunk: object) -> bool:
         self._count += 1
         if self._count >= CHECKPOINT_EVERY:
             self._count = 0
@@ -141,7 +141,7 @@ class Emitter:
             return True
         return await self._deliver(chunk)
 
-    async def _deliver(self, chunk: Any) -> bool:
+    async def _deliver(self, chunk: object) -> bool:
         for op in self._ops:
             if type(op) is Tap:
                 await op.scope.emit_chunk(chunk)

@@ -20,7 +20,7 @@ readers with :class:`RunCancelled`, never with a silently truncated output.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, Self, Unpack, cast
+from typing import TYPE_CHECKING, Any, Self, Unpack, cast, final
 
 import trio
 
@@ -33,14 +33,21 @@ from rillet.runtime.events.bus import Subscription
 from rillet.runtime.events.filters import EventFilter, FilterOptions
 from rillet.runtime.events.render import render_event
 from rillet.runtime.events.types import Event, RunFinished
+from rillet.runtime.exports import NoPublicConstructor
+
+if TYPE_CHECKING:
+    from rillet.runtime.engine.protocols import Launchable
 
 __all__ = ["RunCancelled", "RunEvents", "RunOutput", "WorkerRun"]
 
 _BATCH = 256
 
 
-class WorkerRun:
+@final
+class WorkerRun(metaclass=NoPublicConstructor):
     """One run accepted by a worker: stream its output or events, wait for it, cancel it.
+
+    Made by :meth:`Worker.submit` only (no public constructor).
 
     Example::
 
@@ -54,7 +61,7 @@ class WorkerRun:
         *,
         run_id: str,
         name: str,
-        runnable: Any,
+        runnable: Launchable,
         subscription: Subscription | None,
     ) -> None:
         self.run_id, self.name = run_id, name
@@ -110,7 +117,7 @@ class WorkerRun:
                 already being read.
         """
         self._claim("stream()", wants_events=False)
-        return RunOutput(self._receive_chunks, self.aclose)
+        return RunOutput(self.receive_chunks, self.aclose)
 
     def events(
         self,
@@ -141,33 +148,36 @@ class WorkerRun:
         Raises:
             the run's own error, or RunCancelled.
         """
-        output_mode = getattr(self._runnable, "output_mode", None)
-        finalize: Callable[[Any], Any] = getattr(self._runnable, "_finalize", lambda v: v)
+        runnable = self._runnable
         if self._sub is None:
             self._claim("result()", wants_events=False)
-            acc = Accumulator(output_mode(DELTA) if output_mode else DELTA)
+            acc = Accumulator(runnable.output_mode(DELTA))
             try:
-                while batch := await self._receive_chunks(_BATCH):
+                while batch := await self.receive_chunks(_BATCH):
                     for chunk in batch:
                         acc.add(chunk)
             finally:
                 await self.aclose()
-            return finalize(acc.value)
+            return runnable.finalize(acc.value)
         self._claim("result()", wants_events=True)
-        output: Any = None
+        output: object = None
         try:
-            while batch := await self._receive_events(_BATCH):
+            while batch := await self.receive_events(_BATCH):
                 for event in batch:
                     if isinstance(event, RunFinished) and event.run_id == self.run_id:
                         output = event.data.get("output")
         finally:
             await self.aclose()
-        return finalize(output)
+        return runnable.finalize(output)
 
     # -- batched readers (the server moves every available item per write) ----------------
 
-    async def _receive_chunks(self, limit: int) -> list[Any]:
-        """At least one output chunk and up to ``limit``; ``[]`` at the end (or the error)."""
+    async def receive_chunks(self, limit: int) -> list[Any]:
+        """At least one output chunk and up to ``limit``; ``[]`` at the end (or the error).
+
+        The batched reader under :meth:`stream` (the server writes each batch at once); use
+        it instead of ``stream()``, not with it.
+        """
         sink = self._handle.sink
         assert sink is not None, "this run publishes events, not output"
         try:
@@ -182,8 +192,11 @@ class WorkerRun:
             pass
         return batch
 
-    async def _receive_events(self, limit: int) -> list[Event]:
-        """At least one event and up to ``limit``; ``[]`` at the end (or the error)."""
+    async def receive_events(self, limit: int) -> list[Event]:
+        """At least one event and up to ``limit``; ``[]`` at the end (or the error).
+
+        The batched reader under :meth:`events` (raw events, unfiltered).
+        """
         sub = self._sub
         assert sub is not None, "this run publishes output, not events"
         try:
@@ -276,10 +289,10 @@ class RunEvents(_BatchReader):
     def __init__(
         self,
         run: WorkerRun,
-        render: Callable[[Event], Any],
+        render: Callable[[Event], object],
         accept: Callable[[Event], bool] | None,
     ) -> None:
-        super().__init__(run._receive_events, run.aclose)
+        super().__init__(run.receive_events, run.aclose)
         self._render, self._accept = render, accept
 
     async def __anext__(self) -> Any:

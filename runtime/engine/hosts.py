@@ -76,7 +76,7 @@ class Host:
         kind = "guest" if self.same_thread else "portal"
         return f"<Host {kind} of {self._loop()!r}>"
 
-    def to_loop(self, fn: Callable[..., Any], *args: Any, wake: bool = True) -> None:
+    def to_loop(self, fn: Callable[..., object], *args: object, wake: bool = True) -> None:
         """From trio code: run ``fn(*args)`` on the asyncio side (now, in the guest).
 
         ``wake``: asyncio has work now (a waiter to resume), so the guest's current burst of
@@ -96,7 +96,7 @@ class Host:
         if self.bursts is not None:
             self.bursts.stop()
 
-    def to_trio(self, fn: Callable[..., Any], *args: Any) -> None:
+    def to_trio(self, fn: Callable[..., object], *args: object) -> None:
         """From asyncio code: run ``fn(*args)`` in trio. On the guest's own thread this is a
         plain call: trio wakes its guest when a task is rescheduled from outside a tick."""
         if self.same_thread and threading.get_ident() == self.thread:
@@ -104,14 +104,14 @@ class Host:
         else:
             self.to_trio_threadsafe(fn, *args)
 
-    def to_trio_threadsafe(self, fn: Callable[..., Any], *args: Any) -> None:
+    def to_trio_threadsafe(self, fn: Callable[..., object], *args: object) -> None:
         """``to_trio`` from any thread (finalizers run wherever the collector runs)."""
         try:
             self.token.run_sync_soon(fn, *args)
         except trio.RunFinishedError:
             pass
 
-    def spawn(self, afn: Callable[..., Awaitable[Any]], *args: Any,
+    def spawn(self, afn: Callable[..., Awaitable[Any]], *args: object,
               context: contextvars.Context | None = None) -> None:
         """Start ``afn(*args)`` as a trio system task (it must never raise)."""
         self.to_trio(functools.partial(trio.lowlevel.spawn_system_task, afn, *args,
@@ -135,7 +135,7 @@ class Host:
             raise
 
 
-def _task_name(afn: Callable[..., Any]) -> str:
+def _task_name(afn: Callable[..., object]) -> str:
     target = getattr(afn, "func", afn)
     return f"rillet.host:{getattr(target, '__qualname__', type(target).__name__)}"
 
@@ -160,7 +160,7 @@ def crossing(error: BaseException) -> BaseException:
     return error
 
 
-def settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+def settle(future: asyncio.Future[Any], value: object, error: BaseException | None) -> None:
     """Complete ``future`` unless its waiter already left (cancelled)."""
     if future.done():
         return
@@ -252,7 +252,7 @@ class _Guest:
         with self.scope:
             await trio.sleep_forever()
 
-    def done(self, outcome: Any) -> None:
+    def done(self, outcome: object) -> None:
         """trio's done_callback, on the loop's thread: the run has ended."""
         if self.host is not None:
             self.host.closing = True

@@ -51,10 +51,10 @@ Pull = Callable[[int, Callable[[], None]], Awaitable[list[Any]]]
 Opener = Callable[[], tuple[Pull, Callable[[], Awaitable[Any]]]]
 
 
-def pull_items(it: AsyncIterator[Any]) -> Pull:
+def pull_items(it: AsyncIterator[object]) -> Pull:
     """A :data:`Pull` over any trio async iterator, one item per call."""
 
-    async def pull(limit: int, idle: Callable[[], None]) -> list[Any]:
+    async def pull(limit: int, idle: Callable[[], None]) -> list[object]:
         idle()
         try:
             return [await it.__anext__()]
@@ -293,7 +293,7 @@ class AsyncioSource:
             ...
     """
 
-    def __init__(self, host: Host, source: AsyncIterator[Any], *, bound: int = BOUND) -> None:
+    def __init__(self, host: Host, source: AsyncIterator[object], *, bound: int = BOUND) -> None:
         self._host, self._source, self._bound = host, source, bound
         # trio side
         self._items: deque[Any] = deque()
@@ -308,7 +308,7 @@ class AsyncioSource:
         self._stopped = False
 
     @classmethod
-    def wrap(cls, inputs: Any) -> AsyncioSource | None:
+    def wrap(cls, inputs: object) -> AsyncioSource | None:
         """A source for ``inputs`` when the caller is an asyncio task and ``inputs`` is an
         async iterator that is not already a trio one (rillet's own streams are)."""
         if not isinstance(inputs, AsyncIterator) or getattr(inputs, "trio_native", False):
@@ -319,7 +319,7 @@ class AsyncioSource:
     def __aiter__(self) -> AsyncioSource:
         return self
 
-    async def __anext__(self) -> Any:  # trio side
+    async def __anext__(self) -> object:  # trio side
         while not self._items:
             if self._ended:
                 error, self._error = self._error, None
@@ -336,13 +336,13 @@ class AsyncioSource:
         self._taken += 1
         return self._items.popleft()
 
-    def stop(self, *_: Any) -> None:
+    def stop(self, *_: object) -> None:
         """The run ended (trio side; a ``launch_run`` on_done callback): stop reading."""
         self._host.to_loop(self._cancel)
 
     # -- trio side, called from asyncio ------------------------------------------------------
 
-    def _deliver(self, item: Any) -> None:
+    def _deliver(self, item: object) -> None:
         self._items.append(item)
         self._wake()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import trio
 
@@ -23,7 +23,7 @@ __all__ = ["await_user"]
 T = TypeVar("T")
 
 
-async def await_user(awaitable: Awaitable[T], *, node: str, func: Any = None) -> T:
+async def await_user(awaitable: Awaitable[T], *, node: str, func: object = None) -> T:
     """Await what a user's ``async def`` step or tool returned, on the loop it was written for.
 
     In a guest run (the caller is on asyncio) it runs as an asyncio task on the host loop, so

@@ -23,12 +23,13 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, Final
 
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
+from rillet.runtime.engine.config import EMPTY_CONFIG, RunConfig
 from rillet.runtime.events.bus import EventBus
 from rillet.runtime.events.render import tool_call_id
 from rillet.runtime.events.types import (
@@ -39,7 +40,7 @@ from rillet.runtime.events.types import (
     RunFinished,
     RunStarted,
 )
-from rillet.runtime.logs import get_logger, logging_enabled
+from rillet.runtime.logs import Logger, get_logger, logging_enabled
 
 __all__ = [
     "MISSING",
@@ -52,7 +53,7 @@ __all__ = [
     "new_run_id",
 ]
 
-MISSING: Final[Any] = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
+MISSING: Final[object] = type("MISSING", (), {"__repr__": lambda self: "MISSING"})()
 
 # Their one output is produced after they end, so LangChain reports no stream events for them.
 NO_STREAM_KINDS: Final = frozenset({"prompt", "retriever", "tool"})
@@ -128,13 +129,13 @@ class RunScope:
         run_id: str | None = None,
         tags: tuple[str, ...] = (),
         inheritable_tags: tuple[str, ...] = (),
-        metadata: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, object] | None = None,
         entry: RunScope | None = None,
         exit: RunScope | None = None,
         is_root: bool = False,
         output_mode: str = DELTA,
-        config: Mapping[str, Any] | None = None,
-        input_view: Callable[[Any], Any] | None = None,
+        config: RunConfig = EMPTY_CONFIG,
+        input_view: Callable[[object], object] | None = None,
         limiter: trio.CapacityLimiter | None = None,
     ) -> None:
         # Ids are made when first asked for (events, logs, a model's chunk ids): a run that
@@ -153,7 +154,7 @@ class RunScope:
             exit.pending_exits += 1
         self.streams = kind not in NO_STREAM_KINDS
         self.started = self.ended = self.failed = False
-        self.input: Any = MISSING
+        self.input: object = MISSING
         # How events show this run's input (a chat model reports {"messages": [[...]]}); the
         # root of a call shows the input as the caller passed it, as LangChain does.
         self.input_view = input_view
@@ -166,8 +167,9 @@ class RunScope:
             parent.limiter if parent is not None and not is_root else None)
         self.limiter: trio.CapacityLimiter | None = limiter if limiter is not None else inherited
         self.output = Accumulator(output_mode)
-        self.config: Mapping[str, Any] = config if config is not None else {}
-        self._log: Any = None
+        #: The run's config: its own keys and what it inherited (tags, metadata, bound …).
+        self.config = config
+        self._log: Logger | None = None
         self._watched: bool | None = None
 
     def __repr__(self) -> str:
@@ -201,7 +203,7 @@ class RunScope:
         return watched
 
     @property
-    def log(self) -> Any:
+    def log(self) -> Logger:
         """This run's structlog logger (``run_id``, ``run_name``, ``node``, ``kind`` bound)."""
         log = self._log
         if log is None:
@@ -214,7 +216,7 @@ class RunScope:
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _event(self, cls: type[Any], data: dict[str, Any], name: str | None = None) -> Event:
+    def _event(self, cls: type[Any], data: Mapping[str, object], name: str | None = None) -> Event:
         event: Event = cls._trusted(
             self.run_id, self.name if name is None else name, self.kind,
             self.state.next_seq(), self.parent_ids, self.tags, self.metadata, data,
@@ -222,7 +224,7 @@ class RunScope:
         )
         return event
 
-    async def start(self, input: Any = MISSING) -> None:
+    async def start(self, input: object = MISSING) -> None:
         """Start this run (once), after starting the composite it is the entry of."""
         if self.started:
             return
@@ -237,7 +239,7 @@ class RunScope:
             data = {} if lazy else {"input": self._view(input)}
             await self.state.publish(self._event(RunStarted, data))
 
-    def mark_invoked(self, finalize: Callable[[Any], Any], *, streams: bool) -> None:
+    def mark_invoked(self, finalize: Callable[[object], object], *, streams: bool) -> None:
         """This call's caller wants the whole output (``ainvoke``): its end event reports
         ``finalize(output)``, and it reports stream events only if ``streams``."""
         self.invoked, self.output_view = True, finalize
@@ -254,21 +256,21 @@ class RunScope:
             scope = scope.parent
         return scope is None or not scope.invoked
 
-    def set_input(self, value: Any) -> None:
+    def set_input(self, value: object) -> None:
         """Record the run's whole input, and its entry composite's if that is still unknown."""
         scope: RunScope | None = self
         while scope is not None and scope.input is MISSING:
             scope.input = value
             scope = scope.entry
 
-    def _view(self, value: Any) -> Any:
+    def _view(self, value: object) -> object:
         # The outermost run shows its input as given (``model.astream_events("hello")`` starts
         # with ``input == "hello"``); nested runs show it as their kind does.
         if self.input_view is None or self.parent is None:
             return value
         return self.input_view(value)
 
-    async def emit_chunk(self, chunk: Any) -> None:
+    async def emit_chunk(self, chunk: object) -> None:
         """A stream tap: accumulate ``chunk`` into the output and report it (publishing only)."""
         if not self.started:  # a zero-hop branch (assign's passthrough keys) may come first
             await self.start()
@@ -276,7 +278,7 @@ class RunScope:
         if self.streams:
             await self.state.publish(self._event(ChunkEmitted, {"chunk": chunk}))
 
-    async def finish(self, output: Any = MISSING) -> None:
+    async def finish(self, output: object = MISSING) -> None:
         """End this run (once) and count it off the composite it is an exit of."""
         if self.ended or self.failed:
             return
@@ -288,7 +290,7 @@ class RunScope:
             value = self.output.value if output is MISSING else output
             if self.output_view is not None:
                 value = self.output_view(value)
-            data: dict[str, Any] = {"output": value}
+            data: dict[str, object] = {"output": value}
             # Only the outermost run ends without its input (LangChain's v2 rule); a chain
             # invoked inside a node's function is a child run and reports it.
             if self.parent is not None and self.input is not MISSING:
@@ -318,7 +320,7 @@ class RunScope:
                 if not scope.started:
                     scope.started = True
                     await scope.state.publish(scope._event(RunStarted, {}))
-                data: dict[str, Any] = {"error": error}
+                data: dict[str, object] = {"error": error}
                 if scope.input is not MISSING:
                     data["input"] = scope._view(scope.input)
                 if scope.kind == "tool":  # LangChain's on_tool_error names the tool call
@@ -328,7 +330,7 @@ class RunScope:
                 break
             scope = scope.parent
 
-    async def custom(self, name: str, payload: Any) -> None:
+    async def custom(self, name: str, payload: object) -> None:
         # Filters match a custom event by its own name, used as name and as kind.
         if self.state.wants(name, name, self.tags):
             # A custom event is named by the user, not by the run that dispatched it.
@@ -336,12 +338,12 @@ class RunScope:
 
     # -- nesting -----------------------------------------------------------------------------
 
-    def activate(self) -> Any:
+    def activate(self) -> Token[RunScope | None]:
         """Make this the current run of the calling task (returns the contextvar token)."""
         return _current.set(self)
 
 
-async def adispatch_custom_event(name: str, data: Any) -> None:
+async def adispatch_custom_event(name: str, data: object) -> None:
     """Send a custom event from inside a run to its subscribers (``on_custom_event``).
 
     Args:
@@ -366,7 +368,7 @@ async def adispatch_custom_event(name: str, data: Any) -> None:
     await scope.custom(name, data)
 
 
-def dispatch_custom_event(name: str, data: Any) -> Any:
+def dispatch_custom_event(name: str, data: object) -> Any:
     """Dispatch a custom event: ``await`` it in async code; call it plainly from a sync function.
 
     Inside a trio task it returns the coroutine of :func:`adispatch_custom_event`. In a worker

@@ -14,15 +14,16 @@ sink and sets ``done`` in ``finally``.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import AsyncIterator, Callable, Iterable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, final
 
 import trio
 
 from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet, Recv, Send, open_edge
 from rillet.runtime.engine.scope import MISSING, RunScope, RunState
+from rillet.runtime.exports import NoPublicConstructor
 
-__all__ = ["RunHandle", "Wiring", "launch_run", "sole_error"]
+__all__ = ["FeedSource", "RunHandle", "Wiring", "launch_run", "sole_error"]
 
 
 class Wiring:
@@ -37,7 +38,7 @@ class Wiring:
         self.state, self.bound = state, bound
         self.root: RunScope | None = None
         self._originals: list[Send] = []
-        self._actors: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self._actors: list[tuple[Callable[..., Awaitable[object]], tuple[object, ...]]] = []
 
     def edge(self, bound: int | None = None) -> tuple[Send, Recv]:
         """A new edge; ``bound`` overrides the run's (a ``with_config(bound=...)`` subtree)."""
@@ -45,7 +46,8 @@ class Wiring:
         self._originals.append(send)
         return send, recv
 
-    def actor(self, fn: Callable[..., Any], *args: Any) -> None:
+    def actor(self, fn: Callable[..., Awaitable[object]], *args: object) -> None:
+        """Start ``await fn(*args)`` as one of the run's actors when the run starts."""
         self._actors.append((fn, args))
 
     def note_scope(self, scope: RunScope) -> RunScope:
@@ -75,8 +77,12 @@ def sole_error(group: BaseException) -> BaseException | None:
     return None
 
 
-class RunHandle:
-    """A running run: read its output with :meth:`chunks`, stop it with :meth:`cancel`."""
+@final
+class RunHandle(metaclass=NoPublicConstructor):
+    """A running run: read its output with :meth:`chunks`, stop it with :meth:`cancel`.
+
+    Made by :func:`launch_run` only (no public constructor).
+    """
 
     def __init__(self, sink: Recv | None) -> None:
         self.sink = sink
@@ -127,8 +133,8 @@ def launch_run(
     state: RunState,
     bound: int = DEFAULT_BOUND,
     sink: bool = True,
-    start_input: Any = MISSING,
-    on_done: Callable[[RunHandle], Any] | None = None,
+    start_input: object = MISSING,
+    on_done: Callable[[RunHandle], object] | None = None,
 ) -> RunHandle:
     """Start a run in a system task and return its handle (sync; call inside trio).
 
@@ -142,7 +148,7 @@ def launch_run(
         start_input: reported on the root's start event when known.
     """
     send, recv = open_edge(bound) if sink else (None, None)
-    handle = RunHandle(recv)
+    handle = RunHandle._create(recv)
     state.launched()
     trio.lowlevel.spawn_system_task(
         _run,
@@ -160,7 +166,7 @@ def launch_run(
     return handle
 
 
-def _task_name(wire: Callable[..., Any]) -> str:
+def _task_name(wire: Callable[..., object]) -> str:
     return f"rillet-run:{getattr(wire, '__qualname__', 'run')}"
 
 
@@ -171,8 +177,8 @@ async def _run(
     state: RunState,
     bound: int,
     sink: Send | None,
-    start_input: Any,
-    on_done: Callable[[RunHandle], Any] | None,
+    start_input: object,
+    on_done: Callable[[RunHandle], object] | None,
 ) -> None:
     try:
         with handle.cancel_scope:

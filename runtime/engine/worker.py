@@ -13,9 +13,10 @@
   then cancels the rest and waits for them to stop. A block left by an exception cancels the
   runs at once.
 
-Its async methods also work from asyncio (they run in the loop's trio guest; see
-:mod:`.hosts`). Runnables are duck-typed: anything with the ``Runnable._launch`` signature runs here, so this
-module imports neither ``graphs`` nor ``nodes``.
+It runs any :class:`~rillet.runtime.engine.protocols.Launchable` (a ``rillet.graphs.Runnable``
+is one), so this module imports neither ``graphs`` nor ``nodes``, and it is the in-process
+:class:`~rillet.runtime.engine.protocols.RunService` behind ``rillet serve``. Its async methods
+also work from asyncio (they run in the loop's trio guest; see :mod:`.hosts`).
 
 >>> # async with Worker(max_concurrent_runs=4) as worker:
 >>> #     run = await worker.submit(chain, {"topic": "parrot"})
@@ -25,13 +26,15 @@ module imports neither ``graphs`` nor ``nodes``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Unpack
 
 import attrs
 import trio
 
+from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.handles import WorkerRun
 from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.engine.protocols import Launchable, is_launchable
 from rillet.runtime.engine.scope import new_run_id
 from rillet.runtime.engine.supervisor import RunHandle
 from rillet.runtime.errors import WorkerBusy
@@ -116,40 +119,47 @@ class Worker:
         """False once shutdown began: every submission then gets ``WorkerBusy``."""
         return self._accepting
 
+    async def check_store(self) -> str | None:
+        """Always None: an in-process worker depends on nothing outside the process."""
+        await trio.lowlevel.checkpoint()
+        return None
+
     def statistics(self) -> WorkerStatistics:
         return WorkerStatistics(
             running=len(self._runs), waiting=len(self._waiting),
             max_concurrent_runs=self.max_concurrent_runs, max_queued=self.max_queued,
             accepted=self._accepted, rejected=self._rejected, accepting=self._accepting,
-            subscribers=self.bus.statistics()["subscribers"],
+            subscribers=self.bus.statistics().subscribers,
         )
 
     @hosted
     async def submit(
         self,
-        runnable: Any,
-        input: Any,
-        config: Mapping[str, Any] | None = None,
+        runnable: Launchable,
+        input: object,
+        config: RunConfig | Mapping[str, object] | None = None,
         *,
         events: bool = False,
     ) -> WorkerRun:
         """Start one run of ``runnable`` on ``input`` once a slot is free; return its handle.
 
         Args:
-            config: the run's config; a ``run_id`` is assigned when it has none.
+            config: the run's config (a dict, checked here, or a checked ``RunConfig``); a
+                ``run_id`` is assigned when it has none.
             events: publish this run's events to the handle (``run.events()``) instead of its
                 output (``run.stream()``); ``run.result()`` works either way.
 
         Raises:
             WorkerBusy: ``max_queued`` submissions already wait, or the worker shuts down.
             TypeError: ``runnable`` is not a runnable.
+            ConfigError: ``config`` has a bad key.
         """
-        launch = getattr(runnable, "_launch", None)
-        if not callable(launch):
+        if not is_launchable(runnable):
             raise TypeError(
-                f"Worker.submit expected a runnable (an object with _launch, such as a "
-                f"rillet.graphs.Runnable), got {type(runnable).__name__}: {runnable!r:.80}"
+                f"Worker.submit expected a runnable (a rillet.graphs.Runnable, or another "
+                f"Launchable), got {type(runnable).__name__}: {runnable!r:.80}"
             )
+        checked = RunConfig.from_dict(config)
         self._check_accepting()
         token = object()
         if self._limiter.available_tokens == 0 and len(self._waiting) >= self.max_queued:
@@ -170,19 +180,18 @@ class Worker:
                 self._limiter.release_on_behalf_of(token)
             self._check_accepting()
         try:
-            run = self._launch(launch, runnable, input, config, events, token)
+            run = self._launch(runnable, input, checked, events, token)
         except BaseException:
             self._limiter.release_on_behalf_of(token)
             raise
         self._accepted += 1
         return run
 
-    def _launch(
-        self, launch: Any, runnable: Any, input: Any, config: Mapping[str, Any] | None,
-        events: bool, token: object,
-    ) -> WorkerRun:
-        cfg = dict(config or {})
-        run_id = cfg.setdefault("run_id", new_run_id())
+    def _launch(self, runnable: Launchable, input: object, config: RunConfig, events: bool,
+                token: object) -> WorkerRun:
+        run_id = config.run_id or new_run_id()
+        if config.run_id is None:
+            config = attrs.evolve(config, run_id=run_id)
         own_bus = EventBus() if events else None
         sub = own_bus.subscribe(policy="block", bound=self.event_bound) if own_bus else None
         buses = (own_bus, self.bus) if own_bus is not None else (self.bus,)
@@ -196,11 +205,11 @@ class Worker:
             if not self._runs:
                 self._idle.set()
 
-        handle: RunHandle = launch(
-            [input], cfg, start_input=input, buses=buses, sink=not events, on_done=on_done
+        handle = runnable.launch(
+            [input], config, start_input=input, buses=buses, sink=not events, on_done=on_done
         )
-        name = runnable.get_name() if hasattr(runnable, "get_name") else type(runnable).__name__
-        run = WorkerRun(handle, run_id=run_id, name=name, runnable=runnable, subscription=sub)
+        run = WorkerRun._create(handle, run_id=run_id, name=runnable.get_name(),
+                                runnable=runnable, subscription=sub)
         self._runs.add(run)
         self._idle = trio.Event() if self._idle.is_set() else self._idle
         return run
@@ -272,3 +281,10 @@ class Worker:
                 await self.wait_idle()
             self.bus.close()
             self._log.info("worker_stopped", cancelled=left, stuck=len(self._runs))
+
+
+if TYPE_CHECKING:
+    from rillet.runtime.engine.protocols import RunService
+
+    # mypy checks that the worker is what the HTTP endpoints need.
+    _WORKER_SERVES: type[RunService] = Worker

@@ -26,6 +26,7 @@ from rillet.runtime.events.types import (
     RunFinished,
     RunStarted,
 )
+from rillet.runtime.exports import fixup_module_metadata as _fixup_module_metadata
 
 __all__ = [
     "KINDS",
@@ -49,3 +50,5 @@ __all__ = [
     "render_event",
     "replay_event_log",
 ]
+
+_fixup_module_metadata(__name__, globals())

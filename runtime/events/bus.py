@@ -27,18 +27,19 @@ True
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final, final
 
 import attrs
 import sniffio
 import trio
 
+from rillet.runtime.exports import NoPublicConstructor
 from rillet.runtime.logs import get_logger
 
 if TYPE_CHECKING:
     from rillet.runtime.events.types import Event
 
-__all__ = ["BLOCKED_WARNING_AFTER", "POLICIES", "EventBus", "Subscription",
+__all__ = ["BLOCKED_WARNING_AFTER", "POLICIES", "BusStatistics", "EventBus", "Subscription",
            "SubscriptionStatistics"]
 
 POLICIES: Final = ("block", "drop_oldest", "drop_newest")
@@ -60,11 +61,21 @@ class SubscriptionStatistics:
     waits: int = 0
 
 
-class Subscription:
+@attrs.frozen
+class BusStatistics:
+    """A snapshot of one bus: its subscribers, and how many full ``block`` subscribers a run
+    waits on (``blocking``)."""
+
+    subscribers: int
+    blocking: int
+
+
+@final
+class Subscription(metaclass=NoPublicConstructor):
     """One subscriber's view of a bus: an async iterator of events, closed when the bus closes.
 
-    Create with :meth:`EventBus.subscribe`; use as a context manager so an abandoned subscriber
-    stops costing the run anything.
+    Made by :meth:`EventBus.subscribe` only (no public constructor); use it as a context
+    manager so an abandoned subscriber stops costing the run anything.
     """
 
     #: How an asyncio task iterates a subscription (it cannot await trio's channels). The
@@ -241,8 +252,8 @@ class EventBus:
         """
         if self.closed:
             raise RuntimeError("cannot subscribe to a closed event bus")
-        sub = Subscription(self, policy=policy, bound=bound, accept=accept, prefilter=prefilter,
-                           runs=runs)
+        sub = Subscription._create(self, policy=policy, bound=bound, accept=accept,
+                                   prefilter=prefilter, runs=runs)
         self._subscribers.append(sub)
         return sub
 
@@ -290,7 +301,8 @@ class EventBus:
         except ValueError:
             pass
 
-    def statistics(self) -> dict[str, Any]:
-        """``subscribers``, and ``blocking``: how many full ``block`` subscribers a run waits on."""
-        return {"subscribers": len(self._subscribers),
-                "blocking": sum(sub.blocked_since is not None for sub in self._subscribers)}
+    def statistics(self) -> BusStatistics:
+        """A snapshot: subscribers, and how many full ``block`` subscribers a run waits on."""
+        return BusStatistics(
+            subscribers=len(self._subscribers),
+            blocking=sum(sub.blocked_since is not None for sub in self._subscribers))

@@ -319,7 +319,7 @@ def _run_attributes(event: Event) -> dict[str, Any]:
     return attributes
 
 
-def _preview(value: Any) -> str:
+def _preview(value: object) -> str:
     """A short JSON text of ``value`` (``repr`` for what JSON cannot hold)."""
     try:
         text = json.dumps(value, default=repr, ensure_ascii=False)
@@ -328,14 +328,14 @@ def _preview(value: Any) -> str:
     return text if len(text) <= _PREVIEW else text[: _PREVIEW - 3] + "..."
 
 
-def _tool_call_id(value: Any) -> str | None:
+def _tool_call_id(value: object) -> str | None:
     if isinstance(value, Mapping) and value.get("type") == "tool_call":
         call_id = value.get("id")
         return str(call_id) if call_id else None
     return None
 
 
-def _add_usage(total: dict[str, int], usage: Any) -> None:
+def _add_usage(total: dict[str, int], usage: object) -> None:
     if not isinstance(usage, Mapping):
         return
     for key in ("input_tokens", "output_tokens"):
@@ -346,7 +346,7 @@ def _add_usage(total: dict[str, int], usage: Any) -> None:
         total["cache_read"] = total.get("cache_read", 0) + details["cache_read"]
 
 
-def _response_attributes(output: Any, run: _Open) -> dict[str, Any]:
+def _response_attributes(output: object, run: _Open) -> dict[str, Any]:
     """The ``gen_ai.response.*`` and ``gen_ai.usage.*`` attributes of a model's output."""
     attributes: dict[str, Any] = {}
     usage: dict[str, int] = {}

@@ -65,7 +65,7 @@ class RunLog(RunLogPatch):
     """Patches plus the state they build (``.state``); ``run_log + patch`` applies the patch
     to a copy that shares every part the patch does not touch."""
 
-    def __init__(self, *ops: dict[str, Any], state: Any) -> None:
+    def __init__(self, *ops: dict[str, Any], state: object) -> None:
         super().__init__(*ops)
         self.state = state
 
@@ -93,7 +93,7 @@ def _log_type(kind: str) -> str:
     return "llm" if kind == "chat_model" else kind
 
 
-def _final_output(kind: str, output: Any) -> Any:
+def _final_output(kind: str, output: object) -> object:
     if kind == "chat_model":
         return llm_result(output)
     if kind == "retriever":
@@ -119,7 +119,7 @@ class RunLogBuilder:
         self.root_id: str | None = None
         self._keys: dict[str, str] = {}
         self._counts: dict[str, int] = {}
-        self._final: Any = None
+        self._final: object = None
         self._log: RunLog | None = None
 
     def feed(self, event: Event) -> RunLogPatch | None:
@@ -135,7 +135,7 @@ class RunLogBuilder:
         )
         return self._log
 
-    def _ops(self, event: Event) -> list[dict[str, Any]]:
+    def _ops(self, event: Event) -> list[dict[str, object]]:
         if isinstance(event, CustomEvent):
             return []
         if self.root_id is None and isinstance(event, RunStarted):
@@ -184,11 +184,11 @@ class RunLogBuilder:
             ]
         return []
 
-    def _root_ops(self, event: Event) -> list[dict[str, Any]]:
+    def _root_ops(self, event: Event) -> list[dict[str, object]]:
         if not isinstance(event, ChunkEmitted):
             return []
         chunk = event.data.get("chunk")
-        ops: list[dict[str, Any]] = []
+        ops: list[dict[str, object]] = []
         if self.with_streamed_output_list:
             ops.append({"op": "add", "path": "/streamed_output/-", "value": chunk})
         previous = self._final
@@ -206,7 +206,7 @@ class RunLogBuilder:
         return ops
 
 
-def _prefixed(ops: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+def _prefixed(ops: list[dict[str, Any]], prefix: str) -> list[dict[str, object]]:
     return [{**op, "path": prefix + op["path"]} for op in ops]
 
 

@@ -51,8 +51,8 @@ class _EventFields:
     @classmethod
     def _trusted(
         cls, run_id: str, name: str, kind: str, seq: int, parent_ids: tuple[str, ...],
-        tags: tuple[str, ...], metadata: Mapping[str, Any], data: dict[str, Any], time: float,
-        attempt: int,
+        tags: tuple[str, ...], metadata: Mapping[str, object], data: Mapping[str, object],
+        time: float, attempt: int,
     ) -> Any:
         """Build an event from a run scope's own, already-checked fields, skipping validators.
 

@@ -12,6 +12,7 @@ and :mod:`rillet.runtime.engine`. The Redis modules need the ``redis`` extra (co
 only when Redis is first used; the in-memory backends need nothing more.
 """
 
+from rillet.runtime.exports import fixup_module_metadata as _fixup_module_metadata
 from rillet.runtime.scaleout.feed import EventFeed, FeedSubscription, InMemoryEventFeed
 from rillet.runtime.scaleout.gateway import QueueGateway
 from rillet.runtime.scaleout.queue import InMemoryRunQueue, RunQueue, RunSubmission
@@ -42,3 +43,5 @@ __all__ = [
     "open_redis_backends",
     "open_scaleout_client",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -28,11 +28,12 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Unpack
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
 import attrs
 import trio
 
+from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.errors import RemoteError, StoreUnavailable, WorkerBusy
 from rillet.runtime.events.filters import EventFilter, FilterOptions
 from rillet.runtime.events.types import ChunkEmitted, Event
@@ -89,7 +90,7 @@ class QueuedRun:
         self._ended = True
         return output
 
-    async def _receive_events(self, limit: int) -> list[Event]:
+    async def receive_events(self, limit: int) -> list[Event]:
         """The next event (a batch of one), ``[]`` after the last; raises the run's error."""
         try:
             return [await self._events.__anext__()]
@@ -100,10 +101,10 @@ class QueuedRun:
             self._ended = True
             raise
 
-    async def _receive_chunks(self, limit: int) -> list[Any]:
+    async def receive_chunks(self, limit: int) -> list[Any]:
         """The root run's next output chunks, ``[]`` at the end; raises the run's error."""
         while True:
-            events = await self._receive_events(limit)
+            events = await self.receive_events(limit)
             if not events:
                 return []
             chunks = [e.data.get("chunk") for e in events
@@ -161,7 +162,7 @@ class QueueGateway:
     def accepting(self) -> bool:
         return self._accepting
 
-    async def submit(self, runnable: Any, input: Any, config: Mapping[str, Any] | None = None,
+    async def submit(self, runnable: Any, input: Any, config: RunConfig | None = None,
                      *, events: bool = False) -> QueuedRun:
         """Queue a run of ``runnable`` (by its served name) and start following it.
 
@@ -175,7 +176,7 @@ class QueueGateway:
         if name is None:
             raise LookupError(f"{runnable!r} is not one of the served graphs "
                               f"{sorted(self._names.values())}")
-        run_id = await self.client.submit(name, input, dict(config or {}))
+        run_id = await self.client.submit(name, input, RunConfig.from_dict(config).to_wire())
         self._submitted += 1
         return QueuedRun(self, run_id)
 
@@ -212,3 +213,10 @@ class QueueGateway:
         """Stop accepting; runs already queued go on on their workers."""
         self._accepting = False
         await trio.lowlevel.checkpoint()
+
+
+if TYPE_CHECKING:
+    from rillet.runtime.engine.protocols import RunService
+
+    # mypy checks that the gateway is what the HTTP endpoints need, as the Worker is.
+    _GATEWAY_SERVES: type[RunService] = QueueGateway

@@ -89,7 +89,7 @@ def encode_event_bytes(event: Event) -> bytes:
         if name not in _warned:
             _warned.add(name)
             get_logger(component="redis_events").warning(
-                "event_value_not_encodable", event=name, error=str(error))
+                "event_value_not_encodable", event_type=name, error=str(error))
         tree = encode_event(attrs.evolve(event, data=_printable(event.data),
                                          metadata=_printable(event.metadata)))
     data: bytes = msgpack.packb(tree)

@@ -35,12 +35,14 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
 
 from rillet.runtime.chunks import DELTA, Accumulator
+from rillet.runtime.engine.config import RunConfig
+from rillet.runtime.engine.protocols import Launchable
 from rillet.runtime.events.bus import EventBus, Subscription
 from rillet.runtime.events.types import Event
 from rillet.runtime.logs import get_logger
@@ -62,19 +64,6 @@ __all__ = ["RunStatus", "ScaleoutClient", "ScaleoutStatistics", "ScaleoutWorker"
            "open_redis_backends", "open_scaleout_client"]
 
 R = TypeVar("R")
-
-
-class Launchable(Protocol):
-    """What the worker needs of a graph: a ``rillet.graphs.Runnable`` (runtime does not import
-    graphs)."""
-
-    def _launch(self, inputs: Any, config: Mapping[str, Any] | None, *, start_input: Any,
-                buses: tuple[EventBus, ...], sink: bool, attempt: int,
-                on_done: Callable[[RunHandle], Any] | None) -> RunHandle: ...
-
-    def output_mode(self, input_mode: str) -> str: ...
-
-    def _finalize(self, value: Any) -> Any: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -320,29 +309,30 @@ class ScaleoutWorker:
         sub = bus.subscribe(policy="block", bound=2 * self.settings.event_batch)
         acc = Accumulator(graph.output_mode(DELTA))
         next_index = [1]
-        config = {**request.config, "run_id": request.run_id}
         live = self._live[request.run_id] = _Live()
         publish = self.feed is not None and self._feed_listened  # decided once, as a bus does
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._append, lease, sub, next_index, lost, publish)
-                try:
-                    live.handle = graph._launch([request.input], config,
-                                                start_input=request.input, buses=(bus,),
-                                                sink=True, attempt=lease.attempt,
-                                                on_done=lambda _handle: bus.close())
+                try:  # a bad config is the run's failure too, not the worker's
+                    config = attrs.evolve(RunConfig.from_dict(request.config),
+                                          run_id=request.run_id)
+                    live.handle = graph.launch([request.input], config,
+                                               start_input=request.input, buses=(bus,),
+                                               sink=True, attempt=lease.attempt,
+                                               on_done=lambda _handle: bus.close())
                     if live.reason is not None:
                         live.handle.cancel()
                     async for chunk in live.handle.chunks():
                         acc.add(chunk)
-                    output = graph._finalize(acc.value)
+                    output = graph.finalize(acc.value)
                     encode_value(output)  # a result that cannot travel fails the run
                     outcome = RunOutcome(status="finished", attempt=lease.attempt,
                                          output=output)
                 except Exception as error:  # noqa: BLE001 - the run's own failure is its outcome
                     outcome = RunOutcome(status="failed", attempt=lease.attempt,
                                          error=error_info(error))
-                bus.close()  # a config that _launch rejected started no run to close it
+                bus.close()  # a config that launch rejected started no run to close it
         finally:
             if self._live.get(request.run_id) is live:  # not a newer lease of the same run
                 del self._live[request.run_id]

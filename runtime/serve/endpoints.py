@@ -26,7 +26,8 @@ import trio
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
-from rillet.runtime.engine.handles import RunCancelled, WorkerRun
+from rillet.runtime.engine.config import RunConfig
+from rillet.runtime.engine.handles import RunCancelled
 from rillet.runtime.errors import (
     NodeInputError,
     RemoteError,
@@ -49,7 +50,7 @@ from rillet.runtime.serve.requests import (
 from rillet.runtime.wire.sse import JSON, MSGPACK, negotiate, to_tree
 
 if TYPE_CHECKING:
-    from rillet.runtime.engine.worker import Worker
+    from rillet.runtime.engine.protocols import Launchable, RunService, ServedRun
 
 __all__ = [
     "EVENTS_POLICIES",
@@ -89,7 +90,7 @@ class Served:
     """One served runnable, under its name, with the input schema requests are checked against."""
 
     name: str
-    runnable: Any
+    runnable: Launchable
     schema: dict[str, Any]
 
 
@@ -103,7 +104,7 @@ class Endpoints:
         await endpoints.run_endpoint(served, "invoke", scope, receive, send)
     """
 
-    def __init__(self, worker: Worker, *, limits: ServerLimits = ServerLimits()) -> None:
+    def __init__(self, worker: RunService, *, limits: ServerLimits = ServerLimits()) -> None:
         self.worker, self.limits = worker, limits
         self.stopping = trio.Event()
         self.streams = 0  # streaming responses open now
@@ -154,7 +155,7 @@ class Endpoints:
             self.streams -= 1
 
     async def _submit(self, served: Served, request: RunRequest, i: int = 0, *,
-                      events: bool = False) -> WorkerRun:
+                      events: bool = False) -> ServedRun:
         return await self.worker.submit(served.runnable, request.inputs[i], request.configs[i],
                                         events=events)
 
@@ -173,8 +174,8 @@ class Endpoints:
         outputs: list[Any] = [None] * count
         run_ids: list[str | None] = [None] * count
         failures: list[Exception] = []
-        first = request.configs[0] if request.configs else {}
-        limit = first.get("max_concurrency", self.worker.max_concurrent_runs)
+        first = request.configs[0] if request.configs else RunConfig()
+        limit = first.max_concurrency or self.worker.max_concurrent_runs
         limiter = trio.CapacityLimiter(limit)
         async with trio.open_nursery() as nursery:
 
@@ -200,8 +201,8 @@ class Endpoints:
         await reply(send, 200, tree, media)
 
     async def _stream(self, served: Served, request: RunRequest, media: str, send: Send) -> None:
-        async def frames(run: WorkerRun) -> Frames | None:
-            chunks = await run._receive_chunks(_BATCH)  # [] at the end (or raises the error)
+        async def frames(run: ServedRun) -> Frames | None:
+            chunks = await run.receive_chunks(_BATCH)  # [] at the end (or raises the error)
             return [("data", to_tree(chunk)) for chunk in chunks] if chunks else None
 
         await self._stream_run(served, request, send, media, frames, events=False)
@@ -212,8 +213,8 @@ class Endpoints:
         accept = EventFilter(**{k: v for k, v in options.items() if k != "version"}).accepts
         version = options["version"]
 
-        async def frames(run: WorkerRun) -> Frames | None:
-            events = await run._receive_events(_BATCH)
+        async def frames(run: ServedRun) -> Frames | None:
+            events = await run.receive_events(_BATCH)
             if not events:
                 return None
             out: Frames = []
@@ -230,8 +231,8 @@ class Endpoints:
         builder = _run_log_builder(request.options)
         diff = request.options["diff"]
 
-        async def frames(run: WorkerRun) -> Frames | None:
-            events = await run._receive_events(_BATCH)
+        async def frames(run: ServedRun) -> Frames | None:
+            events = await run.receive_events(_BATCH)
             if not events:
                 return None
             out: Frames = []
@@ -248,7 +249,7 @@ class Endpoints:
 
     async def _stream_run(
         self, served: Served, request: RunRequest, send: Send, media: str,
-        frames: Callable[[WorkerRun], Awaitable[Frames | None]], *, events: bool,
+        frames: Callable[[ServedRun], Awaitable[Frames | None]], *, events: bool,
     ) -> None:
         stream = Stream(send, media)
         try:
@@ -344,8 +345,7 @@ class Endpoints:
     async def healthz(self, scope: Scope, receive: Receive, send: Send) -> None:
         """``GET /healthz``: 200 ``ok`` while accepting runs; 503 ``draining`` after, or
         ``unavailable`` while a queue gateway cannot reach its run queue."""
-        check = getattr(self.worker, "check_store", None)
-        error = await check() if callable(check) else None
+        error = await self.worker.check_store()
         stats = attrs.asdict(self.worker.statistics())
         stats["streams"] = self.streams
         status = "draining" if not stats["accepting"] else "unavailable" if error else "ok"

@@ -1,27 +1,28 @@
-"""A client for ``rillet serve``: a runnable whose runs happen on a server.
+"""HTTP clients for ``rillet serve``: the transport under ``RemoteRunnable``, and ``/events``.
 
-``RemoteRunnable(url)`` speaks to the endpoints under one served name with the Runnable API:
-``invoke``/``ainvoke``, ``batch``/``abatch``, ``stream``/``astream``, ``astream_events`` and
-``astream_log``. Values come back decoded (tuples, registered wire types; a type this process
-has not registered, e.g. without ``import nodes``, arrives as ``{"__type__": ..., fields}``); a
-failed run raises :class:`~rillet.runtime.errors.RemoteError` with the server's error type and
-message (and the HTTP status when the server refused the request). Leaving a stream early
-closes the connection, which cancels the run on the server. :func:`remote_events` tails a
-server's ``/events``.
+:class:`RemoteClient` speaks to the endpoints under one served name (``invoke``, ``stream``,
+``stream_events``); :class:`rillet.graphs.RemoteRunnable` builds the Runnable API on it, so a
+served chain composes into a client-side chain. Values come back decoded (tuples, registered wire
+types; a type this process has not registered, e.g. without ``import rillet.nodes``, arrives as
+``{"__type__": ..., fields}``); a failed run raises :class:`~rillet.runtime.errors.RemoteError`
+with the server's error type and message (and the HTTP status when the server refused the
+request). Leaving a stream early closes the connection, which cancels the run on the server.
+:func:`remote_events` tails a server's ``/events``.
 
-httpx is imported on first use, so ``import runtime`` does not need it.
+httpx is imported on first use, so ``import rillet.runtime`` does not need it.
 
->>> # joke = RemoteRunnable("http://127.0.0.1:8000/joke")
->>> # joke.invoke({"topic": "parrot"})
->>> # async for token in joke.astream({"topic": "parrot"}): ...
+>>> # client = RemoteClient("http://127.0.0.1:8000/joke")
+>>> # async with client.stream({"topic": "parrot"}, {}) as chunks: ...
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Self, Unpack
+
+import trio
 
 from rillet.runtime.errors import RemoteError, WireFormatError
 from rillet.runtime.events.filters import EventFilter, FilterOptions
@@ -36,7 +37,7 @@ from rillet.runtime.wire.sse import (
     dumps,
 )
 
-__all__ = ["RemoteEvents", "RemoteRunnable", "remote_events"]
+__all__ = ["RemoteClient", "RemoteEvents", "remote_events"]
 
 
 def _headers(token: str | None, media: str) -> dict[str, str]:
@@ -69,6 +70,15 @@ def _transport_errors(url: str) -> Iterator[None]:
         raise RemoteError(type(error).__name__, f"{url}: {error or 'no answer'}") from error
 
 
+def _shielded() -> AbstractContextManager[object]:
+    """A shielded cancel scope inside trio; nothing to shield from elsewhere (asyncio)."""
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return nullcontext()
+    return trio.CancelScope(shield=True)
+
+
 def _parser(media: str) -> Any:
     return MsgpackFrameParser() if media == MSGPACK else SSEParser()
 
@@ -82,17 +92,16 @@ def _decode_frame(data: Any, media: str) -> Any:
 class RemoteEvents:
     """The frames of one streaming response, as an async iterator object.
 
-    Yields the decoded ``data`` of each ``data`` frame (through ``transform``); ends at
+    Yields the decoded ``data`` of each ``data`` frame; ends at
     ``end``; raises :class:`RemoteError` at ``error``. ``run_id`` is known after the first
     item; ``dropped`` counts events the server reported lost (``/events`` with a drop policy).
     Leaving early (``aclose``, ``async with``) closes the connection.
     """
 
     def __init__(self, method: str, url: str, *, body: bytes | None, headers: dict[str, str],
-                 media: str, timeout: float | None,
-                 transform: Callable[[Any], Any] = lambda value: value) -> None:
+                 media: str, timeout: float | None) -> None:
         self._request = (method, url, body, headers)
-        self._media, self._timeout, self._transform = media, timeout, transform
+        self._media, self._timeout = media, timeout
         self._frames: deque[tuple[str, Any]] = deque()
         self._client: Any = None
         self._response: Any = None
@@ -114,7 +123,7 @@ class RemoteEvents:
             while self._frames:
                 event, data = self._frames.popleft()
                 if event == "data":
-                    return self._transform(_decode_frame(data, self._media))
+                    return _decode_frame(data, self._media)
                 if event in ("end", "error"):
                     await self.aclose()
                     if event == "end":
@@ -175,13 +184,16 @@ class RemoteEvents:
     async def aclose(self) -> None:
         """Close the connection (the server cancels the run if it still runs)."""
         self._finished = True
-        if self._bytes is not None:
-            await self._bytes.aclose()
-        if self._response is not None:
-            await self._response.aclose()
-        if self._client is not None:
-            await self._client.aclose()
-        self._bytes = self._response = None
+        # Shielded under trio: a reader that leaves because it was cancelled must still hang
+        # up, or the server would go on running the run for nobody.
+        with _shielded():
+            if self._bytes is not None:
+                await self._bytes.aclose()
+            if self._response is not None:
+                await self._response.aclose()
+            if self._client is not None:
+                await self._client.aclose()
+        self._bytes = self._response = self._client = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -190,8 +202,9 @@ class RemoteEvents:
         await self.aclose()
 
 
-class RemoteRunnable:
-    """A runnable served by ``rillet serve`` at ``url`` (e.g. ``http://host:8000/joke``).
+class RemoteClient:
+    """The HTTP transport to one name served by ``rillet serve`` (``http://host:8000/joke``):
+    what :class:`rillet.graphs.RemoteRunnable` speaks. Async only; every call is one request.
 
     Args:
         url: the served name's base URL.
@@ -201,10 +214,10 @@ class RemoteRunnable:
 
     Example::
 
-        joke = RemoteRunnable("http://127.0.0.1:8000/joke")
-        print(joke.invoke({"topic": "parrot"}))
-        async for event in joke.astream_events({"topic": "parrot"}, include_types=["chat_model"]):
-            ...
+        client = RemoteClient("http://127.0.0.1:8000/joke")
+        joke = await client.invoke({"topic": "parrot"}, {})
+        async with client.stream({"topic": "parrot"}, {}) as chunks:
+            async for chunk in chunks: ...
     """
 
     def __init__(self, url: str, *, token: str | None = None, timeout: float | None = 60.0,
@@ -213,117 +226,51 @@ class RemoteRunnable:
         self.media = MSGPACK if use_msgpack else JSON
 
     def __repr__(self) -> str:
-        return f"RemoteRunnable({self.url!r})"
+        return f"RemoteClient({self.url!r})"
 
-    def _body(self, payload: Mapping[str, Any]) -> bytes:
+    def _body(self, payload: Mapping[str, object]) -> bytes:
         return dumps(encode_value(dict(payload)), self.media)
 
-    def _decode_reply(self, status: int, content: bytes, content_type: str) -> Any:
-        if status >= 400:
-            raise _error_from(status, content, content_type)
-        media = MSGPACK if content_type.startswith(MSGPACK) else JSON
-        return decode_body(content, media, lenient=True)
+    async def invoke(self, input: object, config: Mapping[str, object]) -> Any:
+        """``POST /invoke``: the server's whole output.
 
-    def invoke(self, input: Any, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
-        """Run once on the server and return the whole output."""
-        return self._post_sync("invoke", {"input": input, "config": dict(config or {})})["output"]
-
-    async def ainvoke(self, input: Any, config: Mapping[str, Any] | None = None,
-                      **kwargs: Any) -> Any:
-        """Run once on the server and return the whole output."""
-        reply = await self._post("invoke", {"input": input, "config": dict(config or {})})
-        return reply["output"]
-
-    def batch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
-        """Run every input on the server; outputs in order. ``config``: one, or one per input."""
-        output: list[Any] = self._post_sync("batch", {"inputs": inputs,
-                                                      "config": config or {}})["output"]
-        return output
-
-    async def abatch(self, inputs: list[Any], config: Any = None, **kwargs: Any) -> list[Any]:
-        """Run every input on the server; outputs in order."""
-        reply = await self._post("batch", {"inputs": inputs, "config": config or {}})
-        output: list[Any] = reply["output"]
-        return output
-
-    def _post_sync(self, endpoint: str, payload: Mapping[str, Any]) -> Any:
-        import httpx
-
-        with httpx.Client(timeout=self.timeout) as client, _transport_errors(self.url):
-            reply = client.post(f"{self.url}/{endpoint}", content=self._body(payload),
-                                headers=_headers(self.token, self.media))
-        return self._decode_reply(reply.status_code, reply.content,
-                                  reply.headers.get("content-type", ""))
-
-    async def _post(self, endpoint: str, payload: Mapping[str, Any]) -> Any:
+        Raises:
+            RemoteError: the run failed, the server refused the request, or it cannot be
+                reached.
+        """
         import httpx
 
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             with _transport_errors(self.url):
-                reply = await client.post(f"{self.url}/{endpoint}", content=self._body(payload),
+                reply = await client.post(f"{self.url}/invoke",
+                                          content=self._body({"input": input, "config": config}),
                                           headers=_headers(self.token, self.media))
-        return self._decode_reply(reply.status_code, reply.content,
-                                  reply.headers.get("content-type", ""))
+        content_type = reply.headers.get("content-type", "")
+        if reply.status_code >= 400:
+            raise _error_from(reply.status_code, reply.content, content_type)
+        media = MSGPACK if content_type.startswith(MSGPACK) else JSON
+        tree = decode_body(reply.content, media, lenient=True)
+        if not isinstance(tree, dict) or "output" not in tree:
+            raise RemoteError("HTTPError", f"{self.url}/invoke answered {tree!r:.80}; expected "
+                              f"an object with an 'output' key")
+        return tree["output"]
 
-    def _frames(self, endpoint: str, payload: Mapping[str, Any]) -> RemoteEvents:
+    def stream(self, input: object, config: Mapping[str, object]) -> RemoteEvents:
+        """``POST /stream``: the output chunks (the request is sent at the first read)."""
+        return self._frames("stream", {"input": input, "config": config})
+
+    def stream_events(self, input: object, config: Mapping[str, object], *,
+                      version: str = "v2", **filters: Unpack[FilterOptions]) -> RemoteEvents:
+        """``POST /stream_events``: the run's events as LangChain-shaped dicts, filtered on
+        the server."""
+        return self._frames("stream_events", {
+            "input": input, "config": config, "version": version,
+            **EventFilter.from_options(filters).options()})
+
+    def _frames(self, endpoint: str, payload: Mapping[str, object]) -> RemoteEvents:
         return RemoteEvents("POST", f"{self.url}/{endpoint}", body=self._body(payload),
                             headers=_headers(self.token, self.media), media=self.media,
                             timeout=self.timeout)
-
-    def astream(self, input: Any, config: Mapping[str, Any] | None = None,
-                **kwargs: Any) -> RemoteEvents:
-        """Stream the output chunks of one run on the server (inside trio)."""
-        return self._frames("stream", {"input": input, "config": dict(config or {})})
-
-    def stream(self, input: Any, config: Mapping[str, Any] | None = None,
-               **kwargs: Any) -> Iterator[Any]:
-        """Stream the output chunks from synchronous code; closing the iterator early closes
-        the connection (and cancels the run on the server)."""
-        import httpx
-
-        body = self._body({"input": input, "config": dict(config or {})})
-        parser = _parser(self.media)
-        with httpx.Client(timeout=self.timeout) as client, _transport_errors(self.url), \
-                client.stream("POST", f"{self.url}/stream", content=body,
-                              headers=_headers(self.token, self.media)) as reply:
-            if reply.status_code >= 400:
-                raise _error_from(reply.status_code, reply.read(),
-                                  reply.headers.get("content-type", ""))
-            for chunk in reply.iter_bytes():
-                for event, data in parser.feed(chunk):
-                    if event == "data":
-                        yield _decode_frame(data, self.media)
-                    elif event == "end":
-                        return
-                    elif event == "error":
-                        info = _decode_frame(data, self.media) or {}
-                        raise RemoteError(str(info.get("type")), str(info.get("message")),
-                                          status=info.get("status_code"))
-        raise RemoteError("ConnectionClosed", "the server closed the stream before its end event")
-
-    def astream_events(
-        self, input: Any, config: Mapping[str, Any] | None = None, *, version: str = "v2",
-        **filters: Unpack[FilterOptions],
-    ) -> RemoteEvents:
-        """Stream the run's events as LangChain-shaped dicts, filtered on the server."""
-        payload = {"input": input, "config": dict(config or {}), "version": version,
-                   **EventFilter.from_options(filters).options()}
-        return self._frames("stream_events", payload)
-
-    def astream_log(self, input: Any, config: Mapping[str, Any] | None = None, *,
-                    diff: bool = True, **kwargs: Any) -> RemoteEvents:
-        """Stream the run as ``RunLogPatch``es (``diff=False``: cumulative ``RunLog``s)."""
-        from rillet.runtime.events.runlog import RunLog, RunLogPatch
-
-        def patch(data: dict[str, Any]) -> RunLogPatch:
-            if diff:
-                return RunLogPatch(*data["ops"])
-            return RunLog(*data["ops"], state=data.get("state"))
-
-        events = self._frames("stream_log", {"input": input, "config": dict(config or {}),
-                                             "diff": diff})
-        events._transform = patch
-        return events
 
 
 def remote_events(

@@ -5,7 +5,7 @@ expected and what arrived, e.g. ``422 'input' must be an object with keys ['topi
 'parrot'``. Nothing here starts a run: a request is refused before it costs a slot.
 
 >>> check_config({"tags": ["a"], "metadata": {"user": "u1"}})
-{'tags': ['a'], 'metadata': {'user': 'u1'}}
+RunConfig(tags=('a',), metadata={'user': 'u1'})
 """
 
 from __future__ import annotations
@@ -13,15 +13,19 @@ from __future__ import annotations
 import math
 import reprlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import trio
 
-from rillet.runtime.errors import ClientGone, RequestRejected, WireFormatError
+from rillet.runtime.engine.config import WIRE_CONFIG_KEYS, RunConfig
+from rillet.runtime.errors import ClientGone, ConfigError, RequestRejected, WireFormatError
 from rillet.runtime.events.filters import FILTER_KEYS
 from rillet.runtime.wire.checks import MAX_NESTING
 from rillet.runtime.wire.sse import JSON, MSGPACK, decode_body
+
+if TYPE_CHECKING:
+    from rillet.runtime.engine.protocols import Launchable
 
 __all__ = [
     "CONFIG_KEYS",
@@ -36,10 +40,8 @@ __all__ = [
     "read_body",
 ]
 
-# What a client may set over HTTP; ``callbacks`` cannot cross the wire and is refused.
-CONFIG_KEYS: Final = ("bound", "configurable", "max_concurrency", "metadata", "recursion_limit",
-                      "run_id", "run_name", "tags")
-_MAX_BOUND: Final = 1024
+# What a client may set over HTTP (the run config's keys but ``callbacks``, a process's bus).
+CONFIG_KEYS: Final = WIRE_CONFIG_KEYS
 
 
 def _shown(value: Any) -> str:
@@ -116,66 +118,24 @@ def decode_request(body: bytes, content_type: str | None) -> Any:
                               f"request body could not be decoded: {exc}") from None
 
 
-def check_config(config: Any, where: str = "config") -> dict[str, Any]:
-    """Check a config sent over HTTP: an object with known keys of the right types.
+def check_config(config: Any, where: str = "config") -> RunConfig:
+    """Check a config sent over HTTP with the run config's schema (as ``config=`` in Python:
+    the same keys and messages; unknown keys and ``callbacks`` are refused here).
 
     Raises:
         RequestRejected: 422, naming the key, what it must be and what arrived.
     """
-    if config is None:
-        return {}
-    if not isinstance(config, dict):
-        raise RequestRejected(422, "InvalidConfig",
-                              f"{where!r} must be an object, got {_shown(config)}")
-    unknown = _keys({key: None for key in config if key not in CONFIG_KEYS})
-    if unknown:
-        raise RequestRejected(422, "InvalidConfig",
-                              f"{where!r} has keys {unknown} that are not accepted over HTTP; "
-                              f"expected some of {list(CONFIG_KEYS)}")
-    rules: dict[str, tuple[Callable[[Any], bool], str]] = {
-        "tags": (lambda v: isinstance(v, list) and all(isinstance(t, str) for t in v),
-                 "a list of strings"),
-        "metadata": (lambda v: isinstance(v, dict), "an object"),
-        "configurable": (lambda v: isinstance(v, dict), "an object"),
-        "run_name": (lambda v: isinstance(v, str) and 0 < len(v) <= 200, "a non-empty string"),
-        "run_id": (lambda v: isinstance(v, str) and 0 < len(v) <= 128, "a string (<= 128 chars)"),
-        "max_concurrency": (lambda v: type(v) is int and v >= 1, "an integer >= 1"),
-        "recursion_limit": (lambda v: type(v) is int and v >= 1, "an integer >= 1"),
-        "bound": (lambda v: type(v) is int and 0 <= v <= _MAX_BOUND,
-                  f"an integer from 0 to {_MAX_BOUND}"),
-    }
-    for key, value in config.items():
-        ok, expected = rules[key]
-        if not ok(value):
-            raise RequestRejected(422, "InvalidConfig",
-                                  f"{where}[{key!r}] must be {expected}, got {_shown(value)}")
-    return dict(config)
+    try:
+        return RunConfig.from_dict(config, where=where, remote=True)
+    except ConfigError as error:
+        raise RequestRejected(422, "InvalidConfig", str(error)) from None
 
 
-def input_schema(runnable: Any) -> dict[str, Any]:
-    """A JSON schema of what ``runnable`` accepts, as far as it can tell (``{}``: anything).
-
-    Looks through bindings and sequences to the first step; a prompt accepts an object with its
-    variables (a one-variable prompt also accepts the bare value).
-    """
-    current = runnable
-    for _ in range(32):  # bindings and sequences nest; a cycle would be a bug elsewhere
-        own = getattr(current, "get_input_jsonschema", None)
-        if callable(own):
-            schema = own()
-            return dict(schema) if isinstance(schema, Mapping) else {}
-        variables = getattr(current, "input_variables", None)
-        if isinstance(variables, list) and all(isinstance(v, str) for v in variables):
-            obj = {"type": "object", "properties": {v: {"title": v} for v in variables},
-                   "required": list(variables)}
-            if len(variables) == 1:
-                return {"anyOf": [obj, {"not": {"type": "object"}}]}
-            return obj
-        inner = getattr(current, "first", None) or getattr(current, "bound", None)
-        if inner is None:
-            break
-        current = inner
-    return {}
+def input_schema(runnable: Launchable) -> dict[str, Any]:
+    """A JSON schema of what ``runnable`` accepts (``{}``: anything): its own
+    ``get_input_jsonschema()`` (a sequence answers for its first step, a prompt with its
+    variables)."""
+    return dict(runnable.get_input_jsonschema())
 
 
 def check_input(schema: Mapping[str, Any], value: Any, where: str = "input") -> None:
@@ -234,7 +194,7 @@ class RunRequest:
     """A checked request: the input (or inputs for ``/batch``), config(s) and options."""
 
     inputs: list[Any]
-    configs: list[dict[str, Any]]
+    configs: list[RunConfig]
     options: dict[str, Any]
 
 

@@ -48,6 +48,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from rillet.runtime.engine.protocols import Launchable, RunService
 from rillet.runtime.engine.worker import Worker
 from rillet.runtime.logs import get_logger
 from rillet.runtime.serve.endpoints import RUN_ENDPOINTS, Endpoints, Served
@@ -64,28 +65,30 @@ _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _RESERVED = frozenset({"events", "healthz", "ui"})
 
 
-def served_names(runnables: Any, default_name: str | None = None) -> dict[str, Any]:
+def served_names(runnables: Launchable | Mapping[str, Launchable],
+                 default_name: str | None = None) -> dict[str, Launchable]:
     """``{name: runnable}`` from one runnable (named ``default_name`` or its run name) or a dict.
 
     Raises:
-        TypeError: a value is not a runnable (it has no ``_launch``).
+        TypeError: a value is not a runnable (not a :class:`Launchable`).
         ValueError: a name cannot be a URL path segment, or there is nothing to serve.
     """
     if isinstance(runnables, Mapping):
         named = dict(runnables)
+    elif isinstance(runnables, Launchable):
+        named = {default_name or runnables.get_name(): runnables}
     else:
-        name = default_name or (runnables.get_name() if hasattr(runnables, "get_name")
-                                else type(runnables).__name__)
-        named = {name: runnables}
+        raise TypeError(f"cannot serve {runnables!r:.80}: expected a runnable or a dict of "
+                        f"them")
     if not named:
         raise ValueError("nothing to serve: the dict of runnables is empty")
     for name, runnable in named.items():
         if not isinstance(name, str) or not _NAME.match(name) or name in _RESERVED:
             raise ValueError(f"cannot serve under {name!r}: a name must match {_NAME.pattern} "
                              f"and not be 'events', 'healthz' or 'ui'")
-        if not callable(getattr(runnable, "_launch", None)):
-            raise TypeError(f"cannot serve {name!r}: expected a runnable (with _launch), got "
-                            f"{type(runnable).__name__}: {runnable!r:.80}")
+        if not isinstance(runnable, Launchable):
+            raise TypeError(f"cannot serve {name!r}: expected a runnable (a rillet.graphs."
+                            f"Runnable), got {type(runnable).__name__}: {runnable!r:.80}")
     return named
 
 
@@ -147,8 +150,7 @@ def _metadata(served: Served, what: str) -> Callable[[Scope, Receive, Send], Awa
         if what == "input_schema":
             tree: Any = {"title": f"{served.name}Input", **served.schema}
         elif what == "output_schema":
-            own = getattr(runnable, "get_output_jsonschema", None)
-            tree = {"title": f"{served.name}Output", **(own() if callable(own) else {})}
+            tree = {"title": f"{served.name}Output", **runnable.get_output_jsonschema()}
         elif what == "config_schema":
             tree = {"title": f"{served.name}Config", "type": "object",
                     "properties": {key: {"title": key} for key in CONFIG_KEYS}}
@@ -164,13 +166,14 @@ def _metadata(served: Served, what: str) -> Callable[[Scope, Receive, Send], Awa
 
 
 def create_app(
-    runnables: Any,
+    runnables: Launchable | Mapping[str, Launchable],
     *,
-    worker: Worker,
+    worker: RunService,
     token: str | None = None,
     limits: ServerLimits = ServerLimits(),
 ) -> Starlette:
-    """The ASGI app serving ``runnables`` (one, or a dict name -> runnable) through ``worker``.
+    """The ASGI app serving ``runnables`` (one, or a dict name -> runnable) through ``worker``
+    (a :class:`~rillet.runtime.engine.worker.Worker`, or any other :class:`RunService`).
 
     Run it on a trio ASGI server (``serve`` uses hypercorn); ``app.state.endpoints.stopping``
     ends the ``/events`` streams when set. An exception that escapes an endpoint (a bug) is
@@ -237,7 +240,7 @@ class RunningServer:
     """A server started by :func:`open_server`: its base ``url`` and its ``worker``."""
 
     url: str
-    worker: Worker
+    worker: RunService
 
 
 def is_loopback(host: str) -> bool:
@@ -269,13 +272,13 @@ def _listening_sockets(config: Any, limits: ServerLimits) -> Any:
 
 
 async def serve(
-    runnables: Any,
+    runnables: Launchable | Mapping[str, Launchable],
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
     token: str | None = None,
     limits: ServerLimits = ServerLimits(),
-    worker: Worker | None = None,
+    worker: RunService | None = None,
     shutdown_trigger: Callable[[], Awaitable[Any]] | None = None,
     backlog: int = 1024,
     log_level: str = "INFO",
@@ -303,9 +306,9 @@ async def serve(
             "serving_without_token", host=host,
             message="anyone who can reach this address can run the served graphs")
     async with AsyncExitStack() as stack:
-        if worker is None:
-            worker = await stack.enter_async_context(Worker())
-        app = create_app(runnables, worker=worker, token=token, limits=limits)
+        service: RunService = (worker if worker is not None
+                               else await stack.enter_async_context(Worker()))
+        app = create_app(runnables, worker=service, token=token, limits=limits)
         config = Config()
         config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]
         config.backlog, config.loglevel = backlog, log_level
@@ -316,8 +319,7 @@ async def serve(
 
         async def stop_when_triggered() -> None:
             await (shutdown_trigger or trio.sleep_forever)()
-            assert worker is not None
-            await worker.shutdown()
+            await service.shutdown()
             endpoints.stopping.set()
 
         class _Started:
@@ -336,7 +338,8 @@ async def serve(
 
 @asynccontextmanager
 async def open_server(
-    runnables: Any, *, host: str = "127.0.0.1", port: int = 0, worker: Worker | None = None,
+    runnables: Launchable | Mapping[str, Launchable], *, host: str = "127.0.0.1", port: int = 0,
+    worker: RunService | None = None,
     **options: Any,
 ) -> AsyncIterator[RunningServer]:
     """Serve ``runnables`` in the background for the ``async with`` block (tests, embedding).
@@ -349,15 +352,15 @@ async def open_server(
             print(server.url)          # http://127.0.0.1:<a free port>
     """
     async with AsyncExitStack() as stack:
-        if worker is None:
-            worker = await stack.enter_async_context(Worker())
+        service: RunService = (worker if worker is not None
+                               else await stack.enter_async_context(Worker()))
         stop = trio.Event()
         async with trio.open_nursery() as nursery:
             url = await nursery.start(partial(
-                serve, runnables, host=host, port=port, worker=worker,
+                serve, runnables, host=host, port=port, worker=service,
                 shutdown_trigger=stop.wait, log_level=options.pop("log_level", "WARNING"),
                 **options))
             try:
-                yield RunningServer(url=url, worker=worker)
+                yield RunningServer(url=url, worker=service)
             finally:
                 stop.set()

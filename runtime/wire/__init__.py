@@ -10,6 +10,7 @@ May import: :mod:`rillet.runtime.errors` only. Nothing here knows about runs, ac
 servers, so every other subpackage can build on it.
 """
 
+from rillet.runtime.exports import fixup_module_metadata as _fixup_module_metadata
 from rillet.runtime.wire.codec import decode_value, encode_value, register_wire_type
 from rillet.runtime.wire.jsonpatch import JsonPatchError, apply_patch, make_patch
 
@@ -21,3 +22,5 @@ __all__ = [
     "make_patch",
     "register_wire_type",
 ]
+
+_fixup_module_metadata(__name__, globals())

@@ -68,7 +68,7 @@ async def test_a_blocked_run_is_visible_in_statistics_and_logs(
                 nursery.start_soon(drain, counting(100), None, bus)
                 await trio.testing.wait_all_tasks_blocked()
                 assert sub.statistics().blocked_since == trio.current_time()
-                assert bus.statistics()["blocking"] == 1
+                assert bus.statistics().blocking == 1
                 await trio.sleep(BLOCKED_WARNING_AFTER + 1)
                 assert [e["event"] for e in logs].count("event_subscriber_blocking") == 1
                 with sub:

@@ -32,6 +32,7 @@ from rillet.nodes.messages import (
     messages_to_dict,
 )
 from rillet.runtime.errors import WireFormatError
+from rillet.runtime.exports import defined_in
 
 
 def chunk(content: Any = "", **fields: Any) -> AIMessageChunk:
@@ -48,7 +49,7 @@ def test_all_lists_exactly_the_public_names_sorted() -> None:
         assert module.__all__ == sorted(module.__all__)
         public = {name for name, value in vars(module).items()
                   if not name.startswith("_") and not isinstance(value, ModuleType)
-                  and getattr(value, "__module__", None) == module.__name__}
+                  and defined_in(value) == module.__name__}
         assert public <= set(module.__all__)
     assert {"STREAMED_TEXT_KEYS", "FIRST_VALUE_KEYS", "LAST_VALUE_NUMBER_KEYS"} <= set(
         rillet.nodes.merge.__all__)

@@ -11,6 +11,7 @@ import pytest
 import rillet.nodes
 import rillet.nodes.messages
 import rillet.nodes.partial_json
+from rillet.runtime.exports import defined_in
 
 PACKAGES = [rillet.nodes.messages, rillet.nodes.partial_json]
 
@@ -36,8 +37,7 @@ def test_each_module_lists_what_it_defines(package: ModuleType) -> None:
         assert module.__doc__, module.__name__
         assert module.__all__ == sorted(module.__all__), module.__name__
         defined = {name for name, value in vars(module).items()
-                   if not name.startswith("_") and getattr(value, "__module__", None)
-                   == module.__name__}
+                   if not name.startswith("_") and defined_in(value) == module.__name__}
         assert defined <= set(module.__all__), module.__name__
         assert all(hasattr(module, name) for name in module.__all__), module.__name__
 
@@ -49,13 +49,13 @@ def test_every_exported_class_and_function_has_one_home(package: ModuleType) -> 
     homes: dict[str, str] = {}
     for module in _submodules(package):
         for name, value in vars(module).items():
-            if getattr(value, "__module__", None) == module.__name__ and not name.startswith("_"):
+            if defined_in(value) == module.__name__ and not name.startswith("_"):
                 assert name not in homes, f"{name} is defined in {homes.get(name)} and {module}"
                 homes[name] = module.__name__
     for name in package.__all__:
         value = getattr(package, name)
         if hasattr(value, "__module__") and callable(value):
-            assert value.__module__ == homes[name], name
+            assert defined_in(value) == homes[name], name
             assert getattr(importlib.import_module(homes[name]), name) is value
 
 

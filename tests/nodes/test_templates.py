@@ -23,6 +23,7 @@ from rillet.nodes.templates import (
     template_variables,
 )
 from rillet.runtime.errors import NodeInputError, RilletError
+from rillet.runtime.exports import defined_in
 
 
 def test_all_lists_exactly_the_public_names_sorted() -> None:
@@ -31,7 +32,7 @@ def test_all_lists_exactly_the_public_names_sorted() -> None:
     assert module.__all__ == sorted(module.__all__)
     public = {name for name, value in vars(module).items()
               if not name.startswith("_") and not isinstance(value, ModuleType)
-              and getattr(value, "__module__", None) == module.__name__}
+              and defined_in(value) == module.__name__}
     assert public <= set(module.__all__)
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import rillet.nodes
 from rillet.nodes import providers
+from rillet.runtime.exports import defined_in
 
 MODULES = sorted(info.name for info in pkgutil.iter_modules(providers.__path__,
                                                             f"{providers.__name__}."))
@@ -38,7 +39,7 @@ def test_each_module_lists_what_it_defines(name: str) -> None:
     module = importlib.import_module(name)
     defined = {n for n, v in vars(module).items()
                if not n.startswith("_") and (inspect.isclass(v) or inspect.isfunction(v))
-               and v.__module__ == name}
+               and defined_in(v) == name}
     assert module.__all__ == sorted(module.__all__)
     assert defined == {n for n in module.__all__ if not n.isupper()}
     assert module.__doc__ and len(module.__doc__.strip()) > 80

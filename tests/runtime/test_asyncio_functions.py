@@ -13,7 +13,7 @@ import pytest
 import trio
 from asyncio_helpers import collect
 
-from rillet.graphs import RunnableLambda, RunnablePassthrough
+from rillet.graphs import RemoteRunnable, RunnableLambda, RunnablePassthrough
 from rillet.nodes import (
     ChatPromptTemplate,
     HashingEmbeddings,
@@ -24,7 +24,6 @@ from rillet.nodes import (
 )
 from rillet.runtime import AsyncioRequiredError, EventBus, RunCancelled, Worker
 from rillet.runtime.engine.hosts_streams import BOUND
-from rillet.runtime.serve.remote import RemoteRunnable
 from rillet.runtime.serve.server import open_server
 
 JOKE = "Why did the parrot talk? It had a lot to say."

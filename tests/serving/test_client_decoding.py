@@ -48,7 +48,7 @@ async def test_remote_runnable_alone_yields_message_objects() -> None:
     async with Worker() as worker, open_server({"joke": joke}, worker=worker) as running:
         code = textwrap.dedent("""
             import sys, trio
-            from rillet.runtime.serve.remote import RemoteRunnable
+            from rillet.graphs import RemoteRunnable
 
             async def main():
                 remote = RemoteRunnable(sys.argv[1] + "/joke")

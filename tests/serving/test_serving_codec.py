@@ -10,6 +10,7 @@ from serving_apps import joke
 
 from rillet.runtime.chunks import AddableDict
 from rillet.runtime.errors import WireFormatError
+from rillet.runtime.lowlevel import RunConfig
 from rillet.runtime.serve.requests import RequestRejected, check_config, check_input, input_schema
 from rillet.runtime.wire.codec import ErrorInfo
 from rillet.runtime.wire.sse import (
@@ -93,13 +94,14 @@ def test_negotiation_picks_the_best_offered_format(accept: str | None, chosen: s
 
 def test_config_over_http_is_checked_key_by_key() -> None:
     """Unknown keys and wrong types are refused with what was expected and what arrived."""
-    assert check_config({"run_name": "r", "bound": 0}) == {"run_name": "r", "bound": 0}
+    assert check_config({"run_name": "r", "bound": 0}) == RunConfig(run_name="r", bound=0)
     with pytest.raises(RequestRejected, match=r"has keys \['callbacks'\] that are not accepted"):
         check_config({"callbacks": []})
     with pytest.raises(RequestRejected, match=r"config\['tags'\] must be a list of strings, "
                                               r"got str: 'x'"):
         check_config({"tags": "x"})
-    with pytest.raises(RequestRejected, match=r"'config' must be an object, got list: \[1\]"):
+    with pytest.raises(RequestRejected, match=r"^422 InvalidConfig: config must be a dict "
+                                              r"\(a JSON object\), got list: \[1\]$"):
         check_config([1])
 
 

@@ -42,7 +42,7 @@ from rillet.runtime.engine.bridge import portal_token
 from rillet.runtime.errors import HostClosed
 from rillet.runtime.logs import get_logger
 
-__all__ = ["Host", "foreign_host", "guest_host", "hosted"]
+__all__ = ["Host", "foreign_host", "guest_host", "hosted", "hosted_with"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -117,21 +117,29 @@ class Host:
         self.to_trio(functools.partial(trio.lowlevel.spawn_system_task, afn, *args,
                                        name=_task_name(afn), context=context))
 
-    async def call(self, afn: Callable[[], Awaitable[T]]) -> T:
+    async def call(self, afn: Callable[[], Awaitable[T]],
+                   abandon: Callable[[T], object] | None = None) -> T:
         """Await ``afn()`` in trio from an asyncio task and return its result.
 
         Cancelling the asyncio task cancels the trio side and re-raises at once, without
         waiting (anyio and Starlette cancel again and again; waiting belongs to ``aclose``).
+        ``abandon`` (run in trio) disposes of a result that was made but that the cancelled
+        caller never received — a run handle, say, whose run would otherwise go on unread.
         """
         if self.closing:
             raise HostClosed("the asyncio loop is closing: its trio guest accepts no new work")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         scope = trio.CancelScope()
-        self.spawn(_call_in_trio, self, afn, future, scope, context=contextvars.copy_context())
+        self.spawn(_call_in_trio, self, afn, future, scope, abandon,
+                   context=contextvars.copy_context())
         try:
             return await future
         except asyncio.CancelledError:
             self.to_trio(scope.cancel)
+            # The result may have arrived just before the cancellation: nobody will read it.
+            if (abandon is not None and future.done() and not future.cancelled()
+                    and future.exception() is None):
+                self.to_trio(abandon, future.result())
             raise
 
 
@@ -141,15 +149,26 @@ def _task_name(afn: Callable[..., object]) -> str:
 
 
 async def _call_in_trio(host: Host, afn: Callable[[], Awaitable[Any]],
-                        future: asyncio.Future[Any], scope: trio.CancelScope) -> None:
+                        future: asyncio.Future[Any], scope: trio.CancelScope,
+                        abandon: Callable[[Any], object] | None) -> None:
     try:
         with scope:
             value = await afn()
     except BaseException as error:  # noqa: BLE001 - a system task must never raise
         host.to_loop(settle, future, None, crossing(error))
         return
-    if not scope.cancelled_caught:
-        host.to_loop(settle, future, value, None)
+    if scope.cancel_called:  # the caller left while the result was being made
+        if abandon is not None:
+            abandon(value)
+    else:
+        host.to_loop(settle, future, value, None, _abandoner(host, abandon))
+
+
+def _abandoner(host: Host, abandon: Callable[[Any], object] | None
+               ) -> Callable[[Any], object] | None:
+    if abandon is None:
+        return None
+    return functools.partial(host.to_trio, abandon)
 
 
 def crossing(error: BaseException) -> BaseException:
@@ -160,9 +179,13 @@ def crossing(error: BaseException) -> BaseException:
     return error
 
 
-def settle(future: asyncio.Future[Any], value: object, error: BaseException | None) -> None:
-    """Complete ``future`` unless its waiter already left (cancelled)."""
+def settle(future: asyncio.Future[Any], value: object, error: BaseException | None,
+           abandon: Callable[[Any], object] | None = None) -> None:
+    """Complete ``future`` unless its waiter already left (cancelled); then a value made for
+    it goes to ``abandon``."""
     if future.done():
+        if error is None and abandon is not None:
+            abandon(value)
         return
     if error is not None:
         future.set_exception(error)
@@ -202,16 +225,28 @@ def hosted(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any,
             @hosted
             async def submit(self, runnable, input): ...   # trio code, also awaitable from asyncio
     """
+    return hosted_with(None)(method)
 
-    @functools.wraps(method)
-    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
-        if sniffio.thread_local.name != "trio":
-            host = foreign_host()
-            if host is not None:
-                return await host.call(functools.partial(method, *args, **kwargs))
-        return await method(*args, **kwargs)
 
-    return run
+def hosted_with(
+    abandon: Callable[[Any], object] | None,
+) -> Callable[[Callable[P, Awaitable[T]]], Callable[P, Coroutine[Any, Any, T]]]:
+    """:func:`hosted`, with ``abandon(result)`` (run in trio) for a result an asyncio caller
+    cancelled too late to stop but never received (e.g. ``WorkerRun.cancel``)."""
+
+    def decorate(method: Callable[P, Awaitable[T]]) -> Callable[P, Coroutine[Any, Any, T]]:
+        @functools.wraps(method)
+        async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+            if sniffio.thread_local.name != "trio":
+                host = foreign_host()
+                if host is not None:
+                    return await host.call(functools.partial(method, *args, **kwargs),
+                                           abandon)
+            return await method(*args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 # -- one guest run per loop -------------------------------------------------------------------

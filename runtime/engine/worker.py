@@ -33,7 +33,7 @@ import trio
 
 from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.handles import WorkerRun
-from rillet.runtime.engine.hosts import hosted
+from rillet.runtime.engine.hosts import hosted, hosted_with
 from rillet.runtime.engine.protocols import Launchable, is_launchable
 from rillet.runtime.engine.scope import new_run_id
 from rillet.runtime.engine.supervisor import RunHandle
@@ -132,7 +132,7 @@ class Worker:
             subscribers=self.bus.statistics().subscribers,
         )
 
-    @hosted
+    @hosted_with(lambda run: run.cancel("its submitter was cancelled before it received the run"))
     async def submit(
         self,
         runnable: Launchable,

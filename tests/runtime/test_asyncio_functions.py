@@ -265,3 +265,61 @@ def test_remote_runnable_from_asyncio(served_joke: str) -> None:
                 events[0]["event"], log.state["final_output"])
 
     assert asyncio.run(main()) == (JOKE, [JOKE], JOKE, "on_chain_start", JOKE)
+
+
+def test_a_result_the_cancelled_caller_never_received_is_abandoned() -> None:
+    """``Host.call(afn, abandon)``: when the asyncio caller is cancelled after the trio side
+    made its result (before or after handing it over), ``abandon`` gets that result, once."""
+    from rillet.runtime.engine.hosts import host_for
+
+    async def case(cancel_from_trio: bool) -> list[str]:
+        loop = asyncio.get_running_loop()
+        host = host_for(loop)
+        abandoned: list[str] = []
+        box: list[asyncio.Task[str]] = []
+
+        async def make() -> str:  # trio side
+            if cancel_from_trio:  # queued before the result's wake-up: cancels a done waiter
+                loop.call_soon(box[0].cancel)
+            return "handle"
+
+        box.append(asyncio.create_task(host.call(make, abandoned.append)))
+        if not cancel_from_trio:
+            await asyncio.sleep(0)  # the caller now waits; the trio side has not run yet
+            box[0].cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await box[0]
+        for _ in range(20):  # let the guest run the trio side to its end
+            await asyncio.sleep(0)
+        return abandoned
+
+    assert asyncio.run(case(cancel_from_trio=False)) == ["handle"]
+    assert asyncio.run(case(cancel_from_trio=True)) == ["handle"]
+
+
+def test_a_worker_submit_cancelled_from_asyncio_leaves_no_run_behind() -> None:
+    """An asyncio ``Worker.submit`` cancelled as it launches does not leave an unread run
+    holding a slot: the run it made is cancelled."""
+    from rillet.runtime import Worker
+
+    async def main() -> tuple[int, int]:
+        slow = RunnableLambda(_forever)
+        async with Worker(max_concurrent_runs=1) as worker:
+            task = asyncio.create_task(worker.submit(slow, 1))
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            for _ in range(50):
+                await asyncio.sleep(0)
+            stats = worker.statistics()
+            return stats.running, stats.accepted
+
+    running, accepted = asyncio.run(main())
+    assert running == 0
+    assert accepted in (0, 1)  # launched and abandoned, or never launched
+
+
+async def _forever(x: int) -> int:
+    await asyncio.sleep(3600)  # an asyncio step: the caller is on asyncio
+    return x

@@ -194,7 +194,8 @@ async def _open_backend(named: dict[str, Any], args: argparse.Namespace) -> Asyn
         from rillet.runtime.scaleout.service import open_scaleout_client
 
         async with open_scaleout_client(args.redis, prefix=args.prefix) as client:
-            yield QueueGateway(client, named, max_concurrent_runs=args.max_concurrent_runs)
+            yield QueueGateway(client, named, max_concurrent_runs=args.max_concurrent_runs,
+                               shutdown_timeout=args.shutdown_timeout)
         return
     from rillet.runtime.engine.worker import Worker
 

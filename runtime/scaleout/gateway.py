@@ -8,8 +8,12 @@ separately. As in-process:
 
 - a client that disconnects cancels its run, on whichever worker holds it (or before any
   worker claims it): the gateway asks the queue (:meth:`ScaleoutClient.cancel`), workers see
-  the request within their ``poll_interval``. A gateway shutting down only stops following:
-  the runs go on;
+  the request within their ``poll_interval``;
+- shutting down, it stops accepting, gives the runs its clients follow ``shutdown_timeout``
+  seconds (10, as the Worker) and then cancels them on their workers; queued runs nobody here
+  follows are left to the workers;
+- a run that failed on its worker answers with the status it would get in-process (a
+  ``NodeInputError`` is a 422);
 - ``GET /events`` streams every run's events, from every worker, through the queue's
   worker-wide feed (:mod:`rillet.runtime.scaleout.feed`), with the drop policies only.
 
@@ -68,6 +72,7 @@ class QueuedRun:
         self._gateway = gateway
         self._events = gateway.client.events(run_id)
         gateway._following += 1
+        gateway._followed.add(self)
         self._open = True
         self._ended = False
 
@@ -119,15 +124,15 @@ class QueuedRun:
         self._release()
         await trio.lowlevel.checkpoint()
 
-    async def _abandon(self) -> None:
-        """Cancel the run on its worker, unless the gateway itself is shutting down."""
-        if self._ended or not self._gateway.accepting:
+    async def _abandon(self, reason: str = "its HTTP client disconnected before it finished"
+                       ) -> None:
+        """Cancel the run on its worker (once)."""
+        if self._ended:
             return
         self._ended = True
         with trio.CancelScope(shield=True, deadline=trio.current_time() + _PROBE_TIMEOUT):
             try:
-                await self._gateway.client.cancel(
-                    self.run_id, "its HTTP client disconnected before it finished")
+                await self._gateway.client.cancel(self.run_id, reason)
                 self._gateway._cancelled += 1
             except StoreUnavailable:
                 pass  # it runs to its end unwatched
@@ -136,6 +141,9 @@ class QueuedRun:
         if self._open:
             self._open = False
             self._gateway._following -= 1
+            self._gateway._followed.discard(self)
+            if not self._gateway._followed:
+                self._gateway._idle.set()
 
 
 class QueueGateway:
@@ -146,13 +154,18 @@ class QueueGateway:
         runnables: the served ``name -> runnable`` map; the workers must serve the same graphs
             under the same names (``rillet worker module:attr``).
         max_concurrent_runs: how many runs one request batch submits at once.
+        shutdown_timeout: on shutdown, seconds the runs this gateway's clients follow get to
+            finish before they are cancelled on their workers — the in-process
+            :class:`~rillet.runtime.engine.worker.Worker`'s drain, so both backends stop alike.
     """
 
     def __init__(self, client: ScaleoutClient, runnables: Mapping[str, Any], *,
-                 max_concurrent_runs: int = 64, shutdown_timeout: float = 0.0) -> None:
+                 max_concurrent_runs: int = 64, shutdown_timeout: float = 10.0) -> None:
         self.client = client
-        # Nothing runs here, so there is nothing to drain; kept for the CLI's messages.
         self.shutdown_timeout = shutdown_timeout
+        self._followed: set[QueuedRun] = set()
+        self._idle = trio.Event()
+        self._idle.set()
         self._names = {id(runnable): name for name, runnable in runnables.items()}
         self.max_concurrent_runs = max_concurrent_runs
         self._following = self._submitted = self._cancelled = 0
@@ -178,6 +191,7 @@ class QueueGateway:
                               f"{sorted(self._names.values())}")
         run_id = await self.client.submit(name, input, RunConfig.from_dict(config).to_wire())
         self._submitted += 1
+        self._idle = trio.Event() if self._idle.is_set() else self._idle
         return QueuedRun(self, run_id)
 
     def subscribe(self, *, policy: str = "drop_oldest", bound: int = 256,
@@ -210,9 +224,17 @@ class QueueGateway:
                                  max_concurrent_runs=self.max_concurrent_runs)
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        """Stop accepting; runs already queued go on on their workers."""
+        """Stop accepting, let the runs clients follow finish within ``timeout`` (default
+        ``shutdown_timeout``), then cancel the rest on their workers. Queued runs nobody here
+        follows are left to the workers."""
         self._accepting = False
-        await trio.lowlevel.checkpoint()
+        timeout = self.shutdown_timeout if timeout is None else timeout
+        try:
+            with trio.move_on_after(timeout):
+                await self._idle.wait()
+        finally:
+            for run in tuple(self._followed):
+                await run._abandon("the server shut down before it finished")
 
 
 if TYPE_CHECKING:

@@ -29,6 +29,7 @@ from starlette.types import Receive, Scope, Send
 from rillet.runtime.engine.config import RunConfig
 from rillet.runtime.engine.handles import RunCancelled
 from rillet.runtime.errors import (
+    ConfigError,
     NodeInputError,
     RemoteError,
     StoreUnavailable,
@@ -79,10 +80,16 @@ def _problem_for(error: BaseException) -> RequestRejected:
         return RequestRejected(503, "StoreUnavailable",
                                f"{error}; the run queue is unreachable, try again shortly")
     if isinstance(error, RemoteError):  # a queued run failed on its worker: report it as its own
-        status = error.status or (503 if error.type == "RunCancelled" else 500)
+        status = error.status or _STATUS_OF_REMOTE.get(error.type, 500)
         return RequestRejected(status, error.type, error.message)
-    status = 422 if isinstance(error, NodeInputError) else 500
+    status = 422 if isinstance(error, NodeInputError | ConfigError) else 500
     return RequestRejected(status, type(error).__name__, str(error))
+
+
+#: The status of a run that failed on a scale-out worker, by its error's type name: what the
+#: same error gets in-process (isinstance above), so both backends answer alike.
+_STATUS_OF_REMOTE: Final = {"NodeInputError": 422, "ToolArgumentError": 422, "ConfigError": 422,
+                            "RunCancelled": 503, "WorkerBusy": 503}
 
 
 @attrs.define

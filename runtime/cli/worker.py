@@ -75,7 +75,8 @@ async def _serve(args: argparse.Namespace, graphs: dict[str, Any]) -> None:
                                    event_cap=args.event_cap, event_ttl=args.event_ttl
                                    ) as (queue, events):
         worker = ScaleoutWorker(graphs, queue, events, settings=settings,
-                                feed=RedisEventFeed(events.redis, keys=events.keys))
+                                feed=RedisEventFeed(events.redis, pipe=events.pipe,
+                                                    keys=events.keys))
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
                 await nursery.start(_run_then_cancel, worker, nursery.cancel_scope)

@@ -134,16 +134,18 @@ async def open_redis_backends(
     url: str, *, prefix: str = "rillet", lease_timeout: float = 30.0, event_cap: int = 10_000,
     event_ttl: int = 3_600,
 ) -> AsyncIterator[tuple[RedisRunQueue, RedisEventLog]]:
-    """The Redis queue and event log for ``url``, sharing one connection pool (the feed can
-    share it too: ``RedisEventFeed(events.redis, keys=events.keys)``)."""
+    """The Redis queue and event log for ``url``, sharing one pipelined connection (every
+    per-run command) and one coredis pool (blocking reads, the rare commands). The feed can
+    share them too: ``RedisEventFeed(events.redis, pipe=events.pipe, keys=events.keys)``."""
     from rillet.runtime.scaleout.redis_client import RedisKeys, open_redis
     from rillet.runtime.scaleout.redis_queue import RedisRunQueue
     from rillet.runtime.scaleout.redis_store import RedisEventLog
+    from rillet.runtime.scaleout.resp import open_pipelined
 
     keys = RedisKeys(prefix)
-    async with open_redis(url) as redis:
-        yield (RedisRunQueue(redis, keys=keys, lease_timeout=lease_timeout),
-               RedisEventLog(redis, keys=keys, cap=event_cap, ttl=event_ttl))
+    async with open_redis(url) as redis, open_pipelined(url) as pipe:
+        yield (RedisRunQueue(redis, pipe=pipe, keys=keys, lease_timeout=lease_timeout),
+               RedisEventLog(redis, pipe=pipe, keys=keys, cap=event_cap, ttl=event_ttl))
 
 
 @asynccontextmanager
@@ -155,4 +157,5 @@ async def open_scaleout_client(url: str, *, prefix: str = "rillet"
 
     async with open_redis_backends(url, prefix=prefix) as (queue, events):
         yield ScaleoutClient(queue, events,
-                             feed=RedisEventFeed(events.redis, keys=events.keys))
+                             feed=RedisEventFeed(events.redis, pipe=events.pipe,
+                                                 keys=events.keys))

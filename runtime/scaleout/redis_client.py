@@ -19,8 +19,8 @@ import attrs
 import coredis
 import coredis.exceptions
 
-from rillet.runtime.engine.supervisor import sole_error
 from rillet.runtime.scaleout.queue import StoreUnavailable
+from rillet.runtime.scaleout.resp import raise_bare
 
 __all__ = ["RedisKeys", "TRANSIENT_ERRORS", "open_redis", "unavailable_on_outage"]
 
@@ -111,12 +111,4 @@ async def open_redis(url: str, **options: Any) -> AsyncIterator[coredis.Redis[by
         async with client:
             yield client
     except BaseExceptionGroup as group:
-        # coredis's task group wraps whatever the body raised; hand it back bare.
-        error = sole_error(group)
-        if error is None:
-            raise  # cancelled from outside
-        context = error.__context__
-        try:
-            raise error
-        finally:
-            error.__context__ = context
+        raise_bare(group)  # coredis's task group wraps whatever the body raised

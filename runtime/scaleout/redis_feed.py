@@ -18,6 +18,7 @@ from rillet.runtime.events.types import Event
 from rillet.runtime.scaleout.feed import LISTEN_TTL
 from rillet.runtime.scaleout.redis_client import MAX_BLOCK_MS, RedisKeys, unavailable_on_outage
 from rillet.runtime.scaleout.redis_store import decode_event_bytes, encode_event_bytes
+from rillet.runtime.scaleout.resp import PipelinedRedis, Script
 
 if TYPE_CHECKING:
     import coredis
@@ -42,31 +43,34 @@ class RedisEventFeed:
     """An :class:`~rillet.runtime.scaleout.feed.EventFeed` on a Redis stream.
 
     Args:
-        redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`).
+        redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`), for
+            blocking reads.
+        pipe: the pipelined connection for everything else
+            (:func:`~rillet.runtime.scaleout.resp.open_pipelined`).
         keys: key names; one prefix per deployment.
         cap: entries the feed keeps (approximately: ``MAXLEN ~``).
     """
 
-    def __init__(self, redis: coredis.Redis[bytes], *, keys: RedisKeys = RedisKeys(),
-                 cap: int = 10_000) -> None:
+    def __init__(self, redis: coredis.Redis[bytes], *, pipe: PipelinedRedis,
+                 keys: RedisKeys = RedisKeys(), cap: int = 10_000) -> None:
         if cap < 1:
             raise ValueError(f"cap must be >= 1, got {cap}")
-        self.redis, self.keys, self.cap = redis, keys, cap
-        self._publish = redis.register_script(_PUBLISH)
+        self.redis, self.pipe, self.keys, self.cap = redis, pipe, keys, cap
+        self._publish = Script(_PUBLISH)
 
     async def publish(self, events: Sequence[Event]) -> None:
         if not events:
             return
         with unavailable_on_outage("the Redis event feed"):
-            await self._publish(keys=[self.keys.feed, self.keys.feed_seq],
-                                args=[self.cap, *(encode_event_bytes(e) for e in events)])
+            await self.pipe.evalsha(self._publish, [self.keys.feed, self.keys.feed_seq],
+                                    [self.cap, *(encode_event_bytes(e) for e in events)])
 
     async def read(self, after: str | None, *, count: int, timeout: float
                    ) -> tuple[str, list[tuple[int, Event]]]:
         with unavailable_on_outage("the Redis event feed"):
             if after is None:  # from now on: start after the newest entry
-                top = await self.redis.xrevrange(self.keys.feed, "+", "-", count=1)
-                return (_text(top[0].identifier) if top else "0-0"), []
+                top = await self.pipe.execute("XREVRANGE", self.keys.feed, "+", "-", "COUNT", 1)
+                return (_text(top[0][0]) if top else "0-0"), []
             block = max(1, min(int(timeout * 1000), MAX_BLOCK_MS))
             reply: Any = await self.redis.xread({self.keys.feed: after}, count=count,
                                                 block=block)
@@ -82,8 +86,8 @@ class RedisEventFeed:
 
     async def listen(self) -> None:
         with unavailable_on_outage("the Redis event feed"):
-            await self.redis.set(self.keys.feed_listeners, "1", ex=int(LISTEN_TTL))
+            await self.pipe.execute("SET", self.keys.feed_listeners, "1", "EX", int(LISTEN_TTL))
 
     async def listening(self) -> bool:
         with unavailable_on_outage("the Redis event feed"):
-            return bool(await self.redis.exists([self.keys.feed_listeners]))
+            return bool(await self.pipe.execute("EXISTS", self.keys.feed_listeners))

@@ -39,6 +39,7 @@ import trio
 from rillet.runtime.errors import WireFormatError
 from rillet.runtime.scaleout.queue import DeadLetter, Lease, QueueStatistics, RunSubmission
 from rillet.runtime.scaleout.redis_client import MAX_BLOCK_MS, RedisKeys, unavailable_on_outage
+from rillet.runtime.scaleout.resp import GroupLost, PipelinedRedis, Script
 
 if TYPE_CHECKING:
     import coredis
@@ -63,13 +64,19 @@ return 1
 """
 #: Pages of XAUTOCLAIM (each scans up to 10 x count pending entries) one reclaim follows.
 _MAX_RECLAIM_PAGES = 32
-#: What coredis raises when the stream or its group vanished under a command.
-_GROUP_LOST = (coredis.exceptions.StreamConsumerGroupError, coredis.exceptions.UnblockedError)
+#: What coredis (and the pipelined connection) raise when the stream or its group vanished.
+_GROUP_LOST = (coredis.exceptions.StreamConsumerGroupError, coredis.exceptions.UnblockedError,
+               GroupLost)
 # Forget a consumer only when it holds nothing: DELCONSUMER drops its pending entries for good.
 _RETIRE = """
 local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
 if #p > 0 then return 0 end
 return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+"""
+# One script, so the entry is acknowledged and deleted together (as MULTI/EXEC did).
+_ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('XDEL', KEYS[1], ARGV[2])
 """
 
 
@@ -77,12 +84,26 @@ def _str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _entries(reply: Any, stream: str) -> list[tuple[str, dict[Any, Any]]]:
+    """``(id, fields)`` of one stream's entries in a RESP2 ``XREADGROUP`` reply."""
+    out: list[tuple[str, dict[Any, Any]]] = []
+    for name, entries in reply or ():
+        if _str(name) == stream:
+            for identifier, flat in entries:
+                flat = flat or []  # an entry deleted while pending has no fields
+                out.append((_str(identifier), dict(zip(flat[::2], flat[1::2], strict=True))))
+    return out
+
+
 class RedisRunQueue:
     """A :class:`~rillet.runtime.scaleout.queue.RunQueue` on Redis Streams; see the module
     docstring.
 
     Args:
-        redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`).
+        redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`), for
+            blocking reads and the rare commands.
+        pipe: the pipelined connection (:func:`~rillet.runtime.scaleout.resp.open_pipelined`)
+            for every command of the per-run path.
         keys: key names; one prefix per deployment.
         lease_timeout: seconds without renewal after which another worker takes the run.
         dead_cap: dead letters kept (approximately; the oldest are trimmed).
@@ -90,18 +111,17 @@ class RedisRunQueue:
     """
 
     def __init__(
-        self, redis: coredis.Redis[bytes], *, keys: RedisKeys = RedisKeys(),
+        self, redis: coredis.Redis[bytes], *, pipe: PipelinedRedis, keys: RedisKeys = RedisKeys(),
         lease_timeout: float = 30.0, dead_cap: int = 10_000, dedup_ttl: int = 86_400,
     ) -> None:
         if lease_timeout <= 0:
             raise ValueError(f"lease_timeout must be > 0 seconds, got {lease_timeout}")
-        self.redis, self.keys, self.lease_timeout = redis, keys, lease_timeout
+        self.redis, self.pipe, self.keys, self.lease_timeout = redis, pipe, keys, lease_timeout
         self.dead_cap, self.dedup_ttl = dead_cap, dedup_ttl
         self._lease_ms = max(1, int(lease_timeout * 1000))
         self._reclaim_every = max(0.05, lease_timeout / 4)
         self._next_reclaim = 0.0
-        self._submit = redis.register_script(_SUBMIT)
-        self._renew = redis.register_script(_RENEW)
+        self._submit, self._renew, self._ack = Script(_SUBMIT), Script(_RENEW), Script(_ACK)
         self._retire = redis.register_script(_RETIRE)
         self._group_ready = False
 
@@ -119,8 +139,9 @@ class RedisRunQueue:
     async def submit(self, request: RunSubmission) -> str:
         payload = request.to_wire()
         with unavailable_on_outage("the Redis run queue"):
-            await self._submit(keys=[self.keys.runs, self.keys.submitted(request.run_id)],
-                               args=[payload, self.dedup_ttl])
+            await self.pipe.evalsha(self._submit, [self.keys.runs,
+                                                   self.keys.submitted(request.run_id)],
+                                    [payload, self.dedup_ttl])
         return request.run_id
 
     async def submit_raw(self, payload: bytes) -> str:
@@ -140,11 +161,18 @@ class RedisRunQueue:
                     self._next_reclaim = trio.current_time() + (0 if full else
                                                                 self._reclaim_every)
                 if len(found) < count:
-                    block = None if found else max(1, min(int(timeout * 1000), MAX_BLOCK_MS))
-                    reply = await self.redis.xreadgroup(
-                        self.keys.group, consumer, {self.keys.runs: ">"},
-                        count=count - len(found), block=block)
-                    for entry in (reply or {}).get(self.keys.runs.encode(), ()):
+                    # What is there already comes through the pipeline; only an empty queue
+                    # takes a blocking read (on a connection of its own).
+                    reply = await self.pipe.execute(
+                        "XREADGROUP", "GROUP", self.keys.group, consumer, "COUNT",
+                        count - len(found), "STREAMS", self.keys.runs, ">")
+                    found += [(i, f, 1) for i, f in _entries(reply, self.keys.runs)]
+                if not found:
+                    block = max(1, min(int(timeout * 1000), MAX_BLOCK_MS))
+                    blocked = await self.redis.xreadgroup(
+                        self.keys.group, consumer, {self.keys.runs: ">"}, count=count,
+                        block=block)
+                    for entry in (blocked or {}).get(self.keys.runs.encode(), ()):
                         found.append((_str(entry.identifier), dict(entry.field_values), 1))
         except _GROUP_LOST:
             # The stream or its group is gone (FLUSHALL, DEL, a restart without persistence):
@@ -190,7 +218,7 @@ class RedisRunQueue:
     async def renew(self, lease: Lease) -> bool:
         try:
             with unavailable_on_outage("the Redis run queue"):
-                owned: Any = await self._renew(keys=[self.keys.runs], args=[
+                owned: Any = await self.pipe.evalsha(self._renew, [self.keys.runs], [
                     self.keys.group, lease.consumer, lease.entry_id, 0])
         except _GROUP_LOST:
             self._group_ready = False
@@ -200,7 +228,7 @@ class RedisRunQueue:
     async def release(self, lease: Lease) -> None:
         try:
             with unavailable_on_outage("the Redis run queue"):
-                await self._renew(keys=[self.keys.runs], args=[
+                await self.pipe.evalsha(self._renew, [self.keys.runs], [
                     self.keys.group, lease.consumer, lease.entry_id, self._lease_ms * 10])
         except _GROUP_LOST:
             self._group_ready = False  # nothing left to release
@@ -208,9 +236,8 @@ class RedisRunQueue:
 
     async def acknowledge(self, lease: Lease) -> None:
         with unavailable_on_outage("the Redis run queue"):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.xack(self.keys.runs, self.keys.group, [lease.entry_id])
-                pipe.xdel(self.keys.runs, [lease.entry_id])
+            await self.pipe.evalsha(self._ack, [self.keys.runs],
+                                    [self.keys.group, lease.entry_id])
 
     async def dead_letter(self, lease: Lease, reason: str) -> None:
         await self._bury(lease.entry_id, reason, lease.run_id, lease.attempt,
@@ -251,14 +278,16 @@ class RedisRunQueue:
 
     async def cancel(self, run_id: str, reason: str) -> None:
         with unavailable_on_outage("the Redis run queue"):
-            await self.redis.set(self.keys.cancel(run_id), reason, ex=self.dedup_ttl)
+            await self.pipe.execute("SET", self.keys.cancel(run_id), reason, "EX",
+                                    self.dedup_ttl)
 
     async def cancel_requests(self, run_ids: Sequence[str]) -> dict[str, str]:
         if not run_ids:
             await trio.lowlevel.checkpoint()
             return {}
         with unavailable_on_outage("the Redis run queue"):
-            reasons = await self.redis.mget([self.keys.cancel(run_id) for run_id in run_ids])
+            reasons = await self.pipe.execute(
+                "MGET", *[self.keys.cancel(run_id) for run_id in run_ids])
         return {run_id: _str(reason) for run_id, reason in zip(run_ids, reasons, strict=True)
                 if reason is not None}
 

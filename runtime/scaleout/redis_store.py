@@ -34,6 +34,7 @@ from rillet.runtime.events.eventlog import decode_event, encode_event
 from rillet.runtime.events.types import Event
 from rillet.runtime.logs import get_logger
 from rillet.runtime.scaleout.redis_client import MAX_BLOCK_MS, RedisKeys, unavailable_on_outage
+from rillet.runtime.scaleout.resp import PipelinedRedis, Script
 from rillet.runtime.scaleout.store import (
     ATTEMPT,
     END,
@@ -131,6 +132,12 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _entries(run_id: str, reply: Any) -> list[LogEntry]:
+    """The entries of a RESP2 ``XRANGE``/``XREVRANGE`` reply: ``[[id, [field, value]], …]``."""
+    return [_entry(run_id, identifier, dict(zip(flat[::2], flat[1::2], strict=True)))
+            for identifier, flat in reply or ()]
+
+
 def _entry(run_id: str, identifier: bytes | str, fields: Mapping[Any, Any]) -> LogEntry:
     cursor = _text(identifier)
     attempt = parse_cursor(cursor)[0]
@@ -156,18 +163,21 @@ class RedisEventLog:
     docstring.
 
     Args:
-        redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`).
+        redis: an open client (:func:`~rillet.runtime.scaleout.redis_client.open_redis`), for
+            blocking reads.
+        pipe: the pipelined connection (:func:`~rillet.runtime.scaleout.resp.open_pipelined`)
+            that every write and every read that answers at once goes through.
         keys: key names; one prefix per deployment.
         cap: entries kept per run (approximately: ``MAXLEN ~``); older ones are trimmed.
         ttl: seconds a run's stream lives after its end record.
     """
 
-    def __init__(self, redis: coredis.Redis[bytes], *, keys: RedisKeys = RedisKeys(),
-                 cap: int = 10_000, ttl: int = 3_600) -> None:
+    def __init__(self, redis: coredis.Redis[bytes], *, pipe: PipelinedRedis,
+                 keys: RedisKeys = RedisKeys(), cap: int = 10_000, ttl: int = 3_600) -> None:
         if cap < 2 or ttl < 1:
             raise ValueError(f"cap must be >= 2 and ttl >= 1 second, got cap={cap}, ttl={ttl}")
-        self.redis, self.keys, self.cap, self.ttl = redis, keys, cap, ttl
-        self._write = redis.register_script(_WRITE)
+        self.redis, self.pipe, self.keys, self.cap, self.ttl = redis, pipe, keys, cap, ttl
+        self._write = Script(_WRITE)
 
     async def _run(self, mode: str, run_id: str, attempt: int, ttl: int,
                    items: Sequence[tuple[int, str, bytes]]) -> bytes:
@@ -175,7 +185,7 @@ class RedisEventLog:
         for index, kind, value in items:
             args += [index, kind, value]
         with unavailable_on_outage("the Redis event log"):
-            reply: Any = await self._write(keys=[self.keys.events(run_id)], args=args)
+            reply: Any = await self.pipe.evalsha(self._write, [self.keys.events(run_id)], args)
         return reply if isinstance(reply, bytes) else str(reply).encode()
 
     async def begin(self, run_id: str, attempt: int, info: Mapping[str, Any]) -> bool:
@@ -203,17 +213,18 @@ class RedisEventLog:
         key = self.keys.events(run_id)
         with unavailable_on_outage("the Redis event log"):
             if after is None:
-                top = await self.redis.xrevrange(key, "+", "-", count=1)
+                top = await self.pipe.execute("XREVRANGE", key, "+", "-", "COUNT", 1)
                 if top:  # start at the latest attempt's marker: ids are positions
-                    start = f"{parse_cursor(_text(top[0].identifier))[0]}-0"
-                    entries = await self.redis.xrange(key, start, "+", count=count)
-                    return [_entry(run_id, e.identifier, e.field_values) for e in entries]
+                    start = f"{parse_cursor(_text(top[0][0]))[0]}-0"
+                    return _entries(run_id, await self.pipe.execute(
+                        "XRANGE", key, start, "+", "COUNT", count))
                 after = "0-0"
             else:
                 parse_cursor(after)  # a clear error for a bad cursor, not Redis's
-                entries = await self.redis.xrange(key, f"({after}", "+", count=count)
+                entries = _entries(run_id, await self.pipe.execute(
+                    "XRANGE", key, f"({after}", "+", "COUNT", count))
                 if entries or timeout <= 0:
-                    return [_entry(run_id, e.identifier, e.field_values) for e in entries]
+                    return entries
             if timeout <= 0:
                 return []
             block = max(1, min(int(timeout * 1000), MAX_BLOCK_MS))
@@ -223,8 +234,9 @@ class RedisEventLog:
 
     async def last(self, run_id: str) -> LogEntry | None:
         with unavailable_on_outage("the Redis event log"):
-            top = await self.redis.xrevrange(self.keys.events(run_id), "+", "-", count=1)
-        return _entry(run_id, top[0].identifier, top[0].field_values) if top else None
+            top = _entries(run_id, await self.pipe.execute(
+                "XREVRANGE", self.keys.events(run_id), "+", "-", "COUNT", 1))
+        return top[0] if top else None
 
     async def ttl_of(self, run_id: str) -> int:
         """Seconds until the run's stream expires (-1: no expiry yet, -2: no stream)."""

@@ -61,7 +61,8 @@ async def test_a_dead_workers_runs_are_redelivered_before_the_backlog(
     backlog to drain (issue 20.5)."""
     async with open_redis_backends(redis_url, prefix=prefix) as (_, log):
         # Each worker process has a queue of its own.
-        queue, other = (RedisRunQueue(log.redis, keys=log.keys, lease_timeout=30.0)
+        queue, other = (RedisRunQueue(log.redis, pipe=log.pipe, keys=log.keys,
+                                       lease_timeout=30.0)
                         for _ in range(2))
         for i in range(8):
             await queue.submit(RunSubmission.new("g", {"i": i}))

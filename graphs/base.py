@@ -33,10 +33,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, Unpack
 import attrs
 
 from rillet.graphs.config import RunnableConfig
+from rillet.graphs.invoking import invoke_hooks, invoke_leaf, invoke_root
 from rillet.graphs.slots import Slot
 from rillet.runtime import (
     DEFAULT_BOUND,
-    Accumulator,
     AsyncRunStream,
     EventBus,
     EventFilter,
@@ -49,10 +49,12 @@ from rillet.runtime import (
 from rillet.runtime.lowlevel import (
     DELTA,
     EMPTY_CONFIG,
+    INVOKE,
     MISSING,
     SNAPSHOT,
+    STREAM,
+    TRANSFORM,
     AsyncioSource,
-    Emitter,
     FeedSource,
     FilterOptions,
     Outlet,
@@ -62,11 +64,8 @@ from rillet.runtime.lowlevel import (
     RunState,
     Wiring,
     hosted,
-    invoke_actor,
     launch_run,
     run_sync,
-    stream_actor,
-    transform_actor,
 )
 
 if TYPE_CHECKING:
@@ -88,6 +87,9 @@ class Runnable(Generic[In, Out]):
     kind: ClassVar[str] = "chain"
     #: True when the output stream carries snapshots (each replaces the last), not deltas.
     emits_snapshots: ClassVar[bool] = False
+    #: May run in its producer's actor (fused): it never blocks while the producer could work
+    #: and never needs to be the current run (prompts, chat models, parsers).
+    runs_inline: bool = False
     name: str | None = None
 
     # -- identity ------------------------------------------------------------------------------
@@ -136,20 +138,19 @@ class Runnable(Generic[In, Out]):
         scope = slot.make_scope(
             w, self, output_mode=self.output_mode(input_mode), metadata=self._node_metadata()
         )
-        send, recv = w.edge(scope.config.bound)
-        outlet = Emitter.open(out.tapped(scope))
+        fn: Callable[[Any, RunScope], Any]
         if cls._atransform is not Runnable._atransform:
-            w.actor(transform_actor, _bind_ctx(self._atransform, scope), scope, recv, outlet,
-                    input_mode)
+            hook, fn = TRANSFORM, self._atransform
         elif cls._astream is not Runnable._astream:
-            w.actor(stream_actor, _bind_ctx(self._astream, scope), scope, recv, outlet, input_mode)
+            hook, fn = STREAM, self._astream
         elif cls._ainvoke is not Runnable._ainvoke:
-            w.actor(invoke_actor, _bind_ctx(self._ainvoke, scope), scope, recv, outlet, input_mode)
+            hook, fn = INVOKE, self._ainvoke
         else:
             raise TypeError(
                 f"{cls.__name__} must implement one of _atransform, _astream, _ainvoke or _wire"
             )
-        return Outlet.to(send)
+        return w.place(hook, _bind_ctx(fn, scope), scope, out.tapped(scope), input_mode,
+                       inline=self.runs_inline)
 
     def _atransform(self, chunks: AsyncIterator[In], ctx: RunScope) -> AsyncGenerator[Out, None]:
         raise NotImplementedError
@@ -240,20 +241,25 @@ class Runnable(Generic[In, Out]):
     @hosted
     async def ainvoke(self, input: In, config: RunnableConfig | RunConfig | None = None,
                       **kwargs: object) -> Out:
-        """Run once and return the whole output (the chunks added up).
+        """Run once and return the whole output. As in LangChain, each step receives the
+        previous step's whole output, and nothing is streamed that nobody reads
+        (:mod:`rillet.graphs.invoking`).
 
         Example::
 
             joke = await chain.ainvoke({"topic": "parrot"})
         """
-        acc = Accumulator(self.output_mode(DELTA))
-        # async with: leaving (an error, a cancel) also waits until every actor has stopped.
-        chunks: AsyncRunStream[Any] = AsyncRunStream(
-            lambda: self.launch([input], config, start_input=input, invoked=True))
-        async with chunks:
-            async for chunk in chunks:
-                acc.add(chunk)
-        return self.finalize(acc.value)  # type: ignore[no-any-return]
+        return await invoke_root(self, input, config)  # type: ignore[no-any-return]
+
+    async def _ainvoke_in(self, input: Any, slot: Slot) -> Any:
+        """The invoke path: run once on the whole ``input`` in ``slot``, return the final
+        output (what ``invoke`` returns). Composites override it to invoke their children."""
+        return await invoke_leaf(self, input, slot)
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        """A leaf's invoked work: its final output for the whole input. By default its hook,
+        the outputs added up (a transform gets a one-chunk stream); components override it."""
+        return await invoke_hooks(self, input, ctx)
 
     def invoke(self, input: In, config: RunnableConfig | None = None, **kwargs: object) -> Out:
         """Run once from synchronous code and return the whole output.

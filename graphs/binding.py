@@ -56,6 +56,9 @@ class RunnableBinding(Runnable[Any, Any]):
     def _wire(self, w: Wiring, out: Outlet, slot: Slot, input_mode: str) -> Outlet:
         return self.bound._wire(w, out, slot.with_config(self.config), input_mode)
 
+    async def _ainvoke_in(self, input: Any, slot: Slot) -> Any:
+        return await self.bound._ainvoke_in(input, slot.with_config(self.config))
+
     async def abatch(self, inputs: list[Any], config: Any = None, *,
                      return_exceptions: bool = False, max_concurrency: int | None = None,
                      **kwargs: Any) -> list[Any]:

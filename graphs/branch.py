@@ -51,12 +51,17 @@ class RunnableBranch(Runnable[Any, Any]):
             return bool(await await_user(condition(input), node=self.get_name(), func=condition))
         return bool(await trio.to_thread.run_sync(condition, input))
 
-    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
-        chosen = self.default
+    async def _choose(self, input: object) -> Runnable[Any, Any]:
         for condition, runnable in self.branches:
             if await self._check(condition, input):
-                chosen = runnable
-                break
+                return runnable
+        return self.default
+
+    async def _astream(self, input: object, ctx: RunScope) -> AsyncGenerator[object, None]:
+        chosen = await self._choose(input)
         async with chosen.astream(input) as chunks:
             async for chunk in chunks:
                 yield chunk
+
+    async def _ainvoke_whole(self, input: object, ctx: RunScope) -> object:
+        return await (await self._choose(input)).ainvoke(input)

@@ -18,13 +18,17 @@ keyed by node). Every node is its own run named after the node, tagged ``graph:n
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
+
+import trio
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
+from rillet.graphs.invoking import gather, invoked
 from rillet.graphs.slots import Slot
 from rillet.runtime.errors import RilletError
-from rillet.runtime.lowlevel import DELTA, Outlet, RunConfig, Wiring, keyed
+from rillet.runtime.lowlevel import DELTA, Outlet, RunConfig, RunScope, Wiring, keyed
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -178,6 +182,31 @@ class Graph(Runnable[Any, Any]):
                                exit=node in self.exits).with_config(RunConfig(run_name=node))
             inlets[node] = self.nodes[node]._wire(w, Outlet.to(*targets), child, modes[node][0])
         return Outlet.to(*(inlets[e] for e in self.entries))
+
+    async def _ainvoke_in(self, input: Any, slot: Slot) -> Any:
+        self.compile()
+
+        async def nodes(scope: RunScope) -> Any:
+            results: dict[str, Any] = {}
+            done = {node: trio.Event() for node in self.nodes}
+
+            async def run(node: str) -> Any:
+                preds = self.predecessors(node)
+                for pred in preds:
+                    await done[pred].wait()
+                value = (input if not preds else results[preds[0]] if len(preds) == 1
+                         else {pred: results[pred] for pred in preds})
+                child = slot.child(scope, step_tag=f"graph:node:{node}").with_config(
+                    RunConfig(run_name=node))
+                results[node] = await self.nodes[node]._ainvoke_in(value, child)
+                done[node].set()
+
+            await gather({node: functools.partial(run, node) for node in self._order or []})
+            if len(self.exits) == 1:
+                return results[self.exits[0]]
+            return {exit: results[exit] for exit in self.exits}
+
+        return await invoked(self, input, slot, nodes)
 
     def get_graph(self) -> DrawableGraph:
         from rillet.graphs.draw import DrawableGraph

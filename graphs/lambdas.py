@@ -25,6 +25,7 @@ from typing import Any
 import trio
 
 from rillet.graphs.base import Runnable
+from rillet.graphs.invoking import accumulate
 from rillet.runtime.lowlevel import RunScope, await_user
 
 __all__ = ["RunnableGenerator", "RunnableLambda", "chain"]
@@ -115,6 +116,24 @@ class RunnableLambda(Runnable[Any, Any]):
                     yield chunk
             return
         yield result
+
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        # LangChain's invoke: a generator's yields added up; a returned runnable is invoked.
+        args, kwargs = self._args(input, ctx)
+        if self._agen:
+            return await accumulate(self.func(*args, **kwargs))
+        if self._gen:
+            return await accumulate(_iterate_in_threads(self.func(*args, **kwargs)))
+        if self._async:
+            result = await await_user(self.func(*args, **kwargs), node=ctx.name, func=self.func)
+        else:
+            result = await trio.to_thread.run_sync(lambda: self.func(*args, **kwargs))
+            if inspect.isawaitable(result):
+                result = await await_user(result, node=ctx.name, func=self.func)
+        if isinstance(result, Runnable):
+            return await result.ainvoke(input)
+        return result
 
 
 class RunnableGenerator(Runnable[Any, Any]):

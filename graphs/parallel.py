@@ -8,6 +8,7 @@ declaration order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +16,9 @@ import trio
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
+from rillet.graphs.invoking import gather, invoked
 from rillet.graphs.slots import Slot
-from rillet.runtime.lowlevel import DELTA, Outlet, Wiring, keyed
+from rillet.runtime.lowlevel import DELTA, Outlet, RunScope, Wiring, keyed
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -79,6 +81,16 @@ class RunnableParallel(Runnable[Any, dict[str, Any]]):
             for key, step in self.steps.items()
         ]
         return Outlet.to(*entries)
+
+    async def _ainvoke_in(self, input: Any, slot: Slot) -> Any:
+        async def branches(scope: RunScope) -> dict[str, Any]:
+            # A branch holds a max_concurrency slot for its whole invocation.
+            calls = {key: functools.partial(step._ainvoke_in, input,
+                                            slot.child(scope, step_tag=f"map:key:{key}"))
+                     for key, step in self.steps.items()}
+            return await gather(calls, scope.config.max_concurrency)
+
+        return await invoked(self, input, slot, branches)
 
     def get_graph(self) -> DrawableGraph:
         from rillet.graphs.draw import DrawableGraph

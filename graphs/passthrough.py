@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from rillet.graphs.base import Runnable
+from rillet.graphs.invoking import invoked
 from rillet.graphs.parallel import RunnableParallel
 from rillet.graphs.slots import Slot
 from rillet.runtime import Accumulator, AddableDict
@@ -44,6 +45,7 @@ class RunnablePassthrough(Runnable[Any, Any]):
     def __init__(self, func: Callable[[object], object] | None = None, *, name: str | None = None):
         self.func = func
         self.name = name
+        self.runs_inline = func is None  # a function runs in a worker thread: it may block
 
     def output_mode(self, input_mode: str) -> str:
         return input_mode
@@ -66,6 +68,14 @@ class RunnablePassthrough(Runnable[Any, Any]):
             )
             if inspect.isawaitable(result):
                 await await_user(result, node=ctx.name, func=self.func)
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        if self.func is not None:
+            result = (self.func(input) if inspect.iscoroutinefunction(self.func)
+                      else await trio.to_thread.run_sync(self.func, input))
+            if inspect.isawaitable(result):
+                await await_user(result, node=ctx.name, func=self.func)
+        return input
 
     @staticmethod
     def assign(**mapping: object) -> RunnableAssign:
@@ -117,6 +127,16 @@ class RunnableAssign(Runnable[dict[str, Any], dict[str, Any]]):
         )
         return Outlet.to(tapped.mapped(own_keys), mapper)
 
+    async def _ainvoke_in(self, input: Any, slot: Slot) -> Any:
+        async def merged(scope: RunScope) -> dict[str, Any]:
+            if not isinstance(input, dict):
+                raise NodeInputError(
+                    node=scope.name,
+                    expected="a dict (RunnablePassthrough.assign() adds keys to it)", got=input)
+            return {**input, **await self.mapper._ainvoke_in(input, slot.child(scope))}
+
+        return await invoked(self, input, slot, merged)
+
     def get_graph(self) -> DrawableGraph:
         return self.mapper.get_graph()
 
@@ -127,6 +147,8 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
     >>> RunnablePick("a").invoke({"a": 1, "b": 2})
     1
     """
+
+    runs_inline = True
 
     def __init__(self, keys: str | list[str]) -> None:
         self.keys = keys
@@ -149,3 +171,10 @@ class RunnablePick(Runnable[dict[str, Any], Any]):
                 picked = AddableDict({k: chunk[k] for k in self.keys if k in chunk})
                 if picked:
                     yield picked
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        if not isinstance(input, dict):
+            raise NodeInputError(node=ctx.name, expected="a dict", got=input)
+        if isinstance(self.keys, str):
+            return input.get(self.keys)
+        return {k: input[k] for k in self.keys if k in input} or None

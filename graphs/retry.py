@@ -77,6 +77,17 @@ class RunnableRetry(Runnable[Any, Any]):
                     raise
             await trio.sleep(self._wait(attempt))
 
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        # Nothing reached the caller before invoke returns: every failure may be retried.
+        for attempt in range(1, self.stop_after_attempt):
+            try:
+                return await self.bound.ainvoke(input, {"tags": [f"retry:attempt:{attempt}"]})
+            except self.retry_if_exception_type:
+                pass
+            await trio.sleep(self._wait(attempt))
+        last = self.stop_after_attempt
+        return await self.bound.ainvoke(input, {"tags": [f"retry:attempt:{last}"]})
+
     def get_graph(self) -> DrawableGraph:
         return self.bound.get_graph()
 
@@ -122,6 +133,17 @@ class RunnableWithFallbacks(Runnable[Any, Any]):
             except self.exceptions_to_handle as error:
                 if emitted:
                     raise
+                if first_error is None:
+                    first_error = error
+        assert first_error is not None
+        raise first_error
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        first_error: BaseException | None = None
+        for candidate in (self.runnable, *self.fallbacks):
+            try:
+                return await candidate.ainvoke(input)
+            except self.exceptions_to_handle as error:
                 if first_error is None:
                     first_error = error
         assert first_error is not None

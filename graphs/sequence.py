@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from rillet.graphs.base import Runnable
 from rillet.graphs.coerce import coerce_to_runnable
+from rillet.graphs.invoking import invoked
 from rillet.graphs.slots import Slot
-from rillet.runtime.lowlevel import Outlet, Wiring
+from rillet.runtime.lowlevel import Outlet, RunScope, Wiring
 
 if TYPE_CHECKING:
     from rillet.graphs.draw import DrawableGraph
@@ -78,8 +79,19 @@ class RunnableSequence(Runnable[Any, Any]):
         last = len(self.steps) - 1
         for i in range(last, -1, -1):
             child = slot.child(scope, step_tag=f"seq:step:{i + 1}", entry=i == 0, exit=i == last)
-            outlet = self.steps[i]._wire(w, outlet, child, modes[i])
+            inlet = self.steps[i]._wire(w, outlet, child, modes[i])
+            # Step i's inlet is fed by step i - 1 alone: it may run step i in its own actor.
+            outlet = inlet.sole() if i else inlet
         return outlet
+
+    async def _ainvoke_in(self, input: Any, slot: Slot) -> Any:
+        async def steps(scope: RunScope) -> Any:
+            value = input
+            for i, step in enumerate(self.steps):  # each step gets the last one's whole output
+                value = await step._ainvoke_in(value, slot.child(scope, step_tag=f"seq:step:{i + 1}"))
+            return value
+
+        return await invoked(self, input, slot, steps)
 
     def __or__(self, other: object) -> RunnableSequence:
         return RunnableSequence(*self.steps, coerce_to_runnable(other), name=self.name)

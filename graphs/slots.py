@@ -41,27 +41,33 @@ class Slot:
 
     def make_scope(
         self,
-        w: Wiring,
+        w: Wiring | None,
         runnable: Runnable[Any, Any],
         *,
         kind: str | None = None,
         output_mode: str = DELTA,
         metadata: Mapping[str, object] | None = None,
     ) -> RunScope:
-        """Create the run scope of ``runnable`` in this slot (name, tags, metadata, config)."""
+        """Create the run scope of ``runnable`` in this slot (name, tags, metadata, config);
+        ``w`` is the run being wired (``None`` on the invoke path, which wires nothing)."""
         cfg = self.config
         name = cfg.run_name or runnable.get_name()
         parent = self.parent
-        if cfg.empty and not metadata and parent is not None:
+        if cfg.empty and parent is not None:
             # Nothing bound here: share the parent's inheritable parts instead of copying them
             # (scopes never mutate them) — most scopes of a run take this path.
             step = (self.step_tag,) if self.step_tag else ()
-            return w.note_scope(RunScope(
+            inherited = parent.inheritable_tags
+            md, config = parent.metadata, parent.config
+            if metadata:  # a component's own keys (a chat model's ls_*): this run's only
+                md = {**md, **metadata}
+                config = attrs.evolve(config, metadata=md)
+            return _noted(w, RunScope(
                 name=name, kind=kind or runnable.kind, state=self.state, parent=parent,
-                tags=_unique(step + parent.inheritable_tags) if step else parent.inheritable_tags,
-                inheritable_tags=parent.inheritable_tags, metadata=parent.metadata,
+                tags=(_unique(step + inherited) if inherited else step) if step else inherited,
+                inheritable_tags=inherited, metadata=md,
                 entry=self.entry, exit=self.exit, is_root=self.is_root, output_mode=output_mode,
-                config=parent.config,
+                config=config,
                 input_view=runnable._event_input if is_overridden(runnable) else None,
                 limiter=self.limiter,
             ))
@@ -91,7 +97,7 @@ class Slot:
             input_view=runnable._event_input if is_overridden(runnable) else None,
             limiter=self.limiter,
         )
-        return w.note_scope(scope)
+        return _noted(w, scope)
 
     def child(
         self, scope: RunScope, *, step_tag: str | None = None, entry: bool = False,
@@ -108,10 +114,24 @@ class Slot:
         )
 
 
-def is_overridden(runnable: Runnable[Any, Any]) -> bool:
-    from rillet.graphs.base import Runnable
+def _noted(w: Wiring | None, scope: RunScope) -> RunScope:
+    return scope if w is None else w.note_scope(scope)
 
-    return type(runnable)._event_input is not Runnable._event_input
+
+def is_overridden(runnable: Runnable[Any, Any]) -> bool:
+    """Whether ``runnable``'s class reshapes its input for events (answered once per class)."""
+    cls = type(runnable)
+    known = _RESHAPES.get(cls)
+    if known is None:
+        from rillet.graphs.base import Runnable
+
+        if len(_RESHAPES) >= 1024:  # bounded: a program making classes in a loop
+            _RESHAPES.clear()
+        known = _RESHAPES[cls] = cls._event_input is not Runnable._event_input
+    return known
+
+
+_RESHAPES: dict[type, bool] = {}
 
 
 def _unique(items: tuple[str, ...]) -> tuple[str, ...]:

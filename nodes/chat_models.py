@@ -23,6 +23,7 @@ import attrs
 import trio
 
 from rillet.graphs.base import Runnable
+from rillet.graphs.invoking import accumulate
 from rillet.nodes.messages import (
     AIMessage,
     AIMessageChunk,
@@ -32,7 +33,7 @@ from rillet.nodes.messages import (
 )
 from rillet.nodes.templates import ChatPromptValue, StringPromptValue
 from rillet.runtime.errors import NodeInputError
-from rillet.runtime.lowlevel import RunScope
+from rillet.runtime.lowlevel import RunScope, sum_chunks
 
 __all__ = ["BaseChatModel", "ScriptedChatModel", "split_text"]
 
@@ -48,6 +49,7 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
     """
 
     kind: ClassVar[str] = "chat_model"
+    runs_inline = True  # after its prompt: nothing upstream has work while it waits
     provider: ClassVar[str] = "rillet"
     model_name: str | None = None
 
@@ -109,6 +111,22 @@ class BaseChatModel(Runnable[Any, AIMessageChunk]):
         self, messages: list[BaseMessage], ctx: RunScope
     ) -> AsyncGenerator[AIMessageChunk, None]:
         raise NotImplementedError
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        if ctx.watched and ctx.streams:
+            # Somebody listens: stream and report every token, as LangChain's invoke does
+            # under astream_events; the reply is the tokens added up.
+            async with aclosing(self._astream(input, ctx)) as chunks:
+                async for chunk in chunks:
+                    await ctx.emit_chunk(chunk)
+            return self.finalize(ctx.output.value)
+        return await self._agenerate(self.to_messages(input, ctx.name), ctx)
+
+    async def _agenerate(self, messages: list[BaseMessage], ctx: RunScope) -> AIMessage:
+        """The whole reply at once: the non-streaming path ``invoke`` takes when nobody listens
+        for tokens. By default the stream added up; a model with a cheaper way overrides it."""
+        reply: AIMessage = self.finalize(await accumulate(self._astream(messages, ctx)))
+        return reply
 
 
 _WORDS = re.compile(r"\s*[\w']+|\s*[^\w\s]|\s+")
@@ -181,21 +199,8 @@ class ScriptedChatModel(BaseChatModel):
     async def _stream_chat(
         self, messages: list[BaseMessage], ctx: RunScope
     ) -> AsyncGenerator[AIMessageChunk, None]:
-        turn = next(self._turn) % len(self.responses)
         run_id = f"lc_run--{ctx.run_id}"  # set at construction: no per-chunk copy later
-        script = self._scripts.get(turn)
-        if script is None:  # split once per response, not once per run
-            response = self.responses[turn]
-            message = response if isinstance(response, AIMessage) else AIMessage(content=response)
-            script = self._scripts[turn] = (split_text(message.text, self.chunking),
-                                            list(_tool_call_chunks(message)))
-        pieces, tool_chunks = script
-        usage = None
-        if self.stream_usage:
-            prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)
-            output_tokens = len(pieces) + len(tool_chunks)
-            usage = {"input_tokens": prompt_tokens, "output_tokens": output_tokens,
-                     "total_tokens": prompt_tokens + output_tokens}
+        pieces, tool_chunks, usage = self._script(messages)
         # Built lazily, one chunk per step: the first token must not wait for the last one.
         last = len(pieces) + len(tool_chunks) + (usage is not None) - 1
         delay = self.delay
@@ -217,6 +222,38 @@ class ScriptedChatModel(BaseChatModel):
                                  chunk_position="last")
         if last < 0:
             yield AIMessageChunk(content="", id=run_id, chunk_position="last")
+
+    def _script(self, messages: list[BaseMessage]
+                ) -> tuple[list[str], list[dict[str, Any]], dict[str, int] | None]:
+        """This turn's text pieces, tool call fragments and (with ``stream_usage``) usage."""
+        turn = next(self._turn) % len(self.responses)
+        script = self._scripts.get(turn)
+        if script is None:  # split once per response, not once per run
+            response = self.responses[turn]
+            message = response if isinstance(response, AIMessage) else AIMessage(content=response)
+            script = self._scripts[turn] = (split_text(message.text, self.chunking),
+                                            list(_tool_call_chunks(message)))
+        pieces, tool_chunks = script
+        usage = None
+        if self.stream_usage:
+            prompt_tokens = sum(len(split_text(m.text, "word")) for m in messages)
+            output_tokens = len(pieces) + len(tool_chunks)
+            usage = {"input_tokens": prompt_tokens, "output_tokens": output_tokens,
+                     "total_tokens": prompt_tokens + output_tokens}
+        return pieces, tool_chunks, usage
+
+    async def _agenerate(self, messages: list[BaseMessage], ctx: RunScope) -> AIMessage:
+        # The message the stream adds up to, built at once; with a delay, it takes as long.
+        pieces, tool_chunks, usage = self._script(messages)
+        if self.delay:
+            await trio.sleep(self.delay * max(1, len(pieces) + len(tool_chunks)
+                                              + (usage is not None)))
+        run_id = f"lc_run--{ctx.run_id}"
+        parts = [AIMessageChunk.of_text("".join(pieces), run_id)]
+        parts += [AIMessageChunk(content="", tool_call_chunks=[c], id=run_id) for c in tool_chunks]
+        if usage is not None:
+            parts.append(AIMessageChunk(content="", id=run_id, usage_metadata=usage))
+        return self.finalize(sum_chunks(parts))  # type: ignore[no-any-return]
 
 
 def _tool_call_chunks(message: AIMessage) -> Any:

@@ -54,6 +54,7 @@ class BaseOutputParser(Runnable[Any, Any]):
     """Base of parsers: ``kind`` parser; ``parse(text)`` parses a whole text at once."""
 
     kind: ClassVar[str] = "parser"
+    runs_inline = True
 
     def parse(self, text: str) -> Any:
         raise NotImplementedError
@@ -77,6 +78,9 @@ class StrOutputParser(BaseOutputParser):
                 yield chunk
             else:
                 yield text_of(chunk, name)
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> str:
+        return text_of(input, ctx.name)
 
 
 class JsonOutputParser(BaseOutputParser):
@@ -125,6 +129,9 @@ class JsonOutputParser(BaseOutputParser):
             # Nothing streamed: the text must still be JSON (``null`` is); prose is an error.
             self.parse(parser.text())
 
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> Any:
+        return self.parse(text_of(input, ctx.name))  # the whole text, parsed once
+
 
 class CommaSeparatedListOutputParser(BaseOutputParser):
     """Streams one list item at a time, each as a one-element list (lists add up).
@@ -148,3 +155,6 @@ class CommaSeparatedListOutputParser(BaseOutputParser):
                     yield [item.strip()]
         if buffer.strip():
             yield [buffer.strip()]
+
+    async def _ainvoke_whole(self, input: Any, ctx: RunScope) -> list[str]:
+        return self.parse(text_of(input, ctx.name))

@@ -33,6 +33,7 @@ class BasePromptTemplate(Runnable[Any, Any]):
     """Shared input handling: dict of variables, or a bare value for a one-variable template."""
 
     kind: ClassVar[str] = "prompt"
+    runs_inline = True
     input_variables: list[str]
     optional_variables: list[str]
 

@@ -16,13 +16,16 @@ Contracts (typed protocols the engine owns; implement them to plug in):
 
 Building runs (how a runnable places its actors when a run is wired):
 
-- :class:`Wiring` (edges, actors, scopes of one run), :class:`Outlet` / :class:`Emitter`
-  (where a node's chunks go), :data:`SKIP`, :func:`launch_run` and its :class:`RunHandle`;
-- :func:`transform_actor`, :func:`stream_actor`, :func:`invoke_actor`: the three actor loops,
-  and :func:`annotate_error` (an error names its node);
-- :class:`RunScope` / :class:`RunState` (a run's identity, lifecycle, events), :data:`MISSING`;
+- :class:`Wiring` (edges, actors, scopes of one run), :class:`Outlet` (where a node's chunks
+  go), :data:`SKIP`, :func:`launch_run` and its :class:`RunHandle`;
+- :data:`TRANSFORM`, :data:`STREAM`, :data:`INVOKE`: how a leaf consumes its input, for
+  :meth:`Wiring.place`, which gives the node an actor of its own or fuses it into its
+  producer's (the actor loops themselves stay inside the engine);
+- :func:`annotate_error` (an error names its node);
+- :class:`RunScope` / :class:`RunState` (a run's identity, lifecycle, events), :data:`MISSING`,
+  :func:`current_variable` (the context variable holding the run whose code executes);
 - chunks: :data:`DELTA` / :data:`SNAPSHOT` and :func:`keyed`, :func:`register_nary_add` (how a
-  type adds up), :func:`sole_error`;
+  type adds up), :func:`sum_chunks`, :func:`sole_error`;
 - readers: :class:`AsyncRunStream`, :class:`SyncRunStream`, :class:`EventStream` (a run read
   from trio, a thread, or as events) and :func:`run_sync` (the thread bridge);
 - asyncio hosting: :func:`hosted` (an async method that also works from asyncio, in the loop's
@@ -40,16 +43,17 @@ Building runs (how a runnable places its actors when a run is wired):
 True
 """
 
-from rillet.runtime.chunks import DELTA, SNAPSHOT, keyed, register_nary_add
-from rillet.runtime.engine.actors import annotate_error, invoke_actor, stream_actor, transform_actor
+from rillet.runtime.chunks import DELTA, SNAPSHOT, keyed, register_nary_add, sum_chunks
+from rillet.runtime.engine.actors import annotate_error
 from rillet.runtime.engine.bridge import run_sync
 from rillet.runtime.engine.config import CONFIG_KEYS, EMPTY_CONFIG, RunConfig
-from rillet.runtime.engine.edges import SKIP, Emitter, Outlet
+from rillet.runtime.engine.edges import SKIP, Outlet
 from rillet.runtime.engine.hosts import hosted
 from rillet.runtime.engine.hosts_streams import AsyncioSource
 from rillet.runtime.engine.hosts_user import await_user
 from rillet.runtime.engine.protocols import Launchable, RunService, ServedRun
-from rillet.runtime.engine.scope import MISSING, RunScope, RunState
+from rillet.runtime.engine.scope import MISSING, RunScope, RunState, current_variable
+from rillet.runtime.engine.stages import INVOKE, STREAM, TRANSFORM
 from rillet.runtime.engine.supervisor import FeedSource, Wiring, launch_run, sole_error
 from rillet.runtime.events.filters import FilterOptions
 from rillet.runtime.events.restore import event_from_dict
@@ -64,11 +68,13 @@ __all__ = [
     "CONFIG_KEYS",
     "DELTA",
     "EMPTY_CONFIG",
+    "INVOKE",
     "MISSING",
     "SKIP",
     "SNAPSHOT",
+    "STREAM",
+    "TRANSFORM",
     "AsyncioSource",
-    "Emitter",
     "FeedSource",
     "FilterOptions",
     "Launchable",
@@ -84,11 +90,11 @@ __all__ = [
     "annotate_error",
     "apply_patch",
     "await_user",
+    "current_variable",
     "event_from_dict",
     "fixup_module_metadata",
     "get_logger",
     "hosted",
-    "invoke_actor",
     "join_pointer",
     "keyed",
     "launch_run",
@@ -97,8 +103,7 @@ __all__ = [
     "register_wire_type",
     "run_sync",
     "sole_error",
-    "stream_actor",
-    "transform_actor",
+    "sum_chunks",
 ]
 
 fixup_module_metadata(__name__, globals())

@@ -25,7 +25,8 @@ from rillet.runtime.chunks import Accumulator
 from rillet.runtime.engine.edges import Emitter, Recv
 from rillet.runtime.engine.scope import RunScope
 
-__all__ = ["Inbox", "annotate_error", "drain", "invoke_actor", "stream_actor", "transform_actor"]
+__all__ = ["Inbox", "annotate_error", "drain", "invoke_actor", "pump", "stream_actor",
+           "transform_actor"]
 
 
 class Inbox:
@@ -91,7 +92,7 @@ def annotate_error(error: BaseException, scope: RunScope) -> None:
         error.add_note(f"(raised in rillet node {scope.name!r}, kind {scope.kind!r})")
 
 
-async def _pump(outputs: AsyncIterator[object], out: Emitter) -> bool:
+async def pump(outputs: AsyncIterator[object], out: Emitter) -> bool:
     """Send every output chunk on; False when downstream hung up (the consumer left early).
 
     With one target and no ops the chunk goes straight in with ``send_nowait`` (no coroutine
@@ -143,7 +144,7 @@ async def transform_actor(
         chunks = Inbox(inbox, scope, input_mode)
         try:
             async with aclosing(transform(chunks)) as outputs:
-                if not await _pump(outputs, out):
+                if not await pump(outputs, out):
                     return  # downstream hung up (consumer left early): a stop, not a failure
             chunks.record_input()
             await scope.finish()
@@ -170,7 +171,7 @@ async def stream_actor(
             async with _limited(scope):
                 await scope.start(acc.value)
                 async with aclosing(stream(acc.value)) as outputs:
-                    if not await _pump(outputs, out):
+                    if not await pump(outputs, out):
                         return
             await scope.finish()
         except BaseException as error:

@@ -23,8 +23,9 @@ import trio
 
 if TYPE_CHECKING:
     from rillet.runtime.engine.scope import RunScope
+    from rillet.runtime.engine.stages import StageInlet
 
-__all__ = ["DEFAULT_BOUND", "SKIP", "Emitter", "Outlet", "open_edge"]
+__all__ = ["DEFAULT_BOUND", "SKIP", "Emitter", "Outlet", "check_bound", "open_edge"]
 
 DEFAULT_BOUND: Final = 16
 # Checkpoint at least this often, so a busy actor never starves other runs or cancellation.
@@ -44,13 +45,18 @@ def open_edge(bound: int = DEFAULT_BOUND) -> tuple[Send, Recv]:
         TypeError: for a non-integer bound (``math.inf`` would make the edge unbounded).
         ValueError: for a negative bound.
     """
+    return trio.open_memory_channel[Any](check_bound(bound))
+
+
+def check_bound(bound: object) -> int:
+    """``bound`` if it is a valid edge bound (see :func:`open_edge`), else the error."""
     if isinstance(bound, bool) or not isinstance(bound, int):
         if isinstance(bound, float) and math.isinf(bound):
             raise TypeError("edge bound must be a finite int; rillet has no unbounded edges")
         raise TypeError(f"edge bound must be an int, got {type(bound).__name__}: {bound!r}")
     if bound < 0:
         raise ValueError(f"edge bound must be >= 0, got {bound}")
-    return trio.open_memory_channel[Any](bound)
+    return bound
 
 
 @attrs.frozen
@@ -74,25 +80,36 @@ Op = Union[Tap, Map]
 class Outlet:
     """Where chunks go: ``ops`` applied in order, then every target receives the result.
 
-    A target is either a send channel owned by the wiring (cloned per producer at
-    :meth:`Emitter.open`) or another outlet with ops of its own (a per-target key wrap).
+    A target is a send channel owned by the wiring (cloned per producer at
+    :meth:`Emitter.open`), another outlet with ops of its own (a per-target key wrap), or a
+    node not placed yet (a :class:`~rillet.runtime.engine.stages.StageInlet`).
+
+    ``exclusive``: one producer only will ever send here, nothing but its own chunks (a
+    sequence hands each step's inlet to the step before it): that producer may run the node it
+    feeds in its own actor. A stream tap keeps the outlet exclusive; a map (a key wrap shared by
+    branches) does not.
     """
 
     ops: tuple[Op, ...] = ()
-    targets: tuple[Union[Send, Outlet], ...] = ()
+    targets: tuple[Union[Send, Outlet, StageInlet], ...] = ()
+    exclusive: bool = False
 
     @classmethod
-    def to(cls, *targets: Union[Send, Outlet]) -> Outlet:
+    def to(cls, *targets: Union[Send, Outlet, StageInlet]) -> Outlet:
         return cls((), tuple(targets))
 
     def tapped(self, scope: RunScope) -> Outlet:
         """This outlet with ``scope``'s stream tap first; unchanged when nobody listens."""
         if not scope.watched:
             return self
-        return Outlet((Tap(scope), *self.ops), self.targets)
+        return Outlet((Tap(scope), *self.ops), self.targets, self.exclusive)
 
     def mapped(self, fn: Callable[[object], object]) -> Outlet:
         return Outlet((Map(fn), *self.ops), self.targets)
+
+    def sole(self) -> Outlet:
+        """This outlet, marked as fed by one producer (see ``exclusive``)."""
+        return attrs.evolve(self, exclusive=True)
 
 
 class Emitter:

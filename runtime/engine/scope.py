@@ -49,6 +49,7 @@ __all__ = [
     "RunState",
     "adispatch_custom_event",
     "current_scope",
+    "current_variable",
     "dispatch_custom_event",
     "new_run_id",
 ]
@@ -64,6 +65,12 @@ _current: ContextVar[RunScope | None] = ContextVar("rillet_current_scope", defau
 def current_scope() -> RunScope | None:
     """The run whose code is executing in this task or thread, if any."""
     return _current.get()
+
+
+def current_variable() -> ContextVar[RunScope | None]:
+    """The context variable behind :func:`current_scope`, for the engine's fused actors, which
+    switch it as control passes from one node's code to another's."""
+    return _current
 
 
 def new_run_id() -> str:

@@ -11,8 +11,9 @@ Iterated by an asyncio task, :class:`AsyncRunStream` and :class:`EventStream` ha
 Under trio nothing changes.
 
 :class:`SyncRunStream` is what ``stream`` returns: each ``next()`` that finds its local buffer
-empty makes one hop to the trio loop and brings back every chunk that is already available (up
-to 256), so a thread hop is paid per batch, not per chunk.
+empty makes one hop to the trio loop and brings back a batch of chunks, so a thread hop is paid per batch, not per
+chunk: the first batch at once, the next ones filled while the run keeps producing (up to
+``HANDOFF_EDGES`` times the run's edge bound).
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ __all__ = ["AsyncRunStream", "EventStream", "SyncRunStream"]
 
 T = TypeVar("T")
 _BATCH = 256
+#: A sync stream's hand-off to its thread holds up to this many edges' worth of chunks (128 at
+#: the default bound): one thread hop per batch, and a slow reader still parks the run.
+HANDOFF_EDGES = 8
 # Schedule points a pump gives an empty sink before it wakes its reader: a chain of a few
 # stages refills it within that many when it streams as fast as it can.
 _REFILL_TRIES = 4
@@ -126,12 +130,16 @@ class AsyncRunStream(Generic[T]):
 
 
 async def take_chunks(handle: RunHandle, limit: int,
-                      idle: Callable[[], None] | None = None) -> list[Any]:
+                      idle: Callable[[], None] | None = None, *, fill: bool = False) -> list[Any]:
     """At least one output chunk of ``handle``'s run and up to ``limit``, without a schedule
     point after the first; ``[]`` once the run has ended (then its error is raised).
 
     With ``idle`` (a :data:`~rillet.runtime.engine.hosts_streams.Pull` for a pump): an empty
     sink gets a few schedule points to refill before ``idle()`` is called and the wait begins.
+    With ``fill`` (the sync bridge, which pays a thread hop per batch): after the first chunk
+    the producers get a schedule point whenever the sink runs dry, for as long as each one
+    refills it, up to ``limit``. A model that waits for its network stops the filling at once,
+    so a paced stream still hands over every chunk as it comes.
     """
     sink = handle.sink
     assert sink is not None, "this run was started without a sink"
@@ -147,6 +155,11 @@ async def take_chunks(handle: RunHandle, limit: int,
         if not batch:
             batch.append(await sink.receive())
             _drain(sink, batch, limit)
+        if fill:
+            while len(batch) < limit:
+                await trio.lowlevel.checkpoint()
+                if not _drain(sink, batch, limit):
+                    break
     except (trio.EndOfChannel, trio.ClosedResourceError):
         if not batch:  # deliver these first; the next call sees the end again
             await handle.wait()
@@ -185,6 +198,8 @@ class SyncRunStream(Iterator[T]):
         self._handle: RunHandle | None = None
         self._buffer: deque[Any] = deque()
         self._finished = False
+        self._pulled = False
+        self._limit = _BATCH
 
     def __iter__(self) -> SyncRunStream[T]:
         return self
@@ -205,9 +220,15 @@ class SyncRunStream(Iterator[T]):
     async def _pull(self) -> tuple[list[Any], bool]:
         if self._handle is None:
             self._handle = self._launch()
+            assert self._handle.sink is not None
+            bound = self._handle.sink.statistics().max_buffer_size
+            self._limit = min(_BATCH, HANDOFF_EDGES * max(1, int(bound)))
         handle = self._handle
         try:
-            batch = await take_chunks(handle, _BATCH)
+            # The first batch goes back at once (time to first chunk); later ones fill up to
+            # a few edges' worth: the hand-off is one more bounded buffer of the run.
+            batch = await take_chunks(handle, self._limit, fill=self._pulled)
+            self._pulled = True
         except BaseException:
             self._finished = True  # the run's error is raised once, then iteration ends
             await handle.aclose()

@@ -21,6 +21,7 @@ import trio
 
 from rillet.runtime.engine.edges import DEFAULT_BOUND, Emitter, Outlet, Recv, Send, open_edge
 from rillet.runtime.engine.scope import MISSING, RunScope, RunState
+from rillet.runtime.engine.stages import Stage, StageInlet, actor_for, claim
 from rillet.runtime.exports import NoPublicConstructor
 
 __all__ = ["FeedSource", "RunHandle", "Wiring", "launch_run", "sole_error"]
@@ -31,7 +32,8 @@ class Wiring:
 
     ``edge()`` remembers the original send ends; after wiring every producer holds its own
     clone and :meth:`seal` closes the originals, so end-of-stream reaches each consumer exactly
-    when its last producer finishes.
+    when its last producer finishes. Leaf nodes are placed as stages (:meth:`place`), fused into
+    their producer's actor or given their own (:mod:`.stages`).
     """
 
     def __init__(self, *, state: RunState, bound: int = DEFAULT_BOUND) -> None:
@@ -39,6 +41,7 @@ class Wiring:
         self.root: RunScope | None = None
         self._originals: list[Send] = []
         self._actors: list[tuple[Callable[..., Awaitable[object]], tuple[object, ...]]] = []
+        self._inlets: list[StageInlet] = []
 
     def edge(self, bound: int | None = None) -> tuple[Send, Recv]:
         """A new edge; ``bound`` overrides the run's (a ``with_config(bound=...)`` subtree)."""
@@ -50,17 +53,52 @@ class Wiring:
         """Start ``await fn(*args)`` as one of the run's actors when the run starts."""
         self._actors.append((fn, args))
 
+    def place(self, hook: str, fn: Callable[[Any], Any], scope: RunScope, out: Outlet,
+              input_mode: str, *, inline: bool = False) -> Outlet:
+        """Place a leaf node; return the outlet its input must be sent to.
+
+        Args:
+            hook: how it consumes its input (``TRANSFORM``, ``STREAM`` or ``INVOKE``).
+            fn: the node's hook with its scope bound.
+            out: where its output goes (its own stream tap included); when that is an exclusive
+                outlet to a node that may run inline, this node's actor runs that one too.
+            inline: this node may itself run in its producer's actor: it never blocks while
+                that producer could work (a prompt, a chat model after a prompt, a parser).
+        """
+        stage = Stage(hook, fn, scope, input_mode, out)
+        free = scope.limiter is None  # a node holding a parallel's slot keeps its own actor
+        if free:
+            stage.next = claim(out)
+        inlet = StageInlet(stage, self, inline=inline and free)
+        self._inlets.append(inlet)
+        return Outlet.to(inlet)
+
+    def feed(self, inputs: FeedSource, entry: Outlet) -> None:
+        """Send the run's inputs to ``entry``: a node waiting there takes them as its input
+        stream directly (the feed fused into its actor); otherwise a feed actor sends them."""
+        if not entry.ops and len(entry.targets) == 1:
+            target = entry.targets[0]
+            if (type(target) is StageInlet and not target.placed
+                    and target.stage.scope.limiter is None):
+                target.claimed = True
+                fn, args = actor_for(target.stage.chain(), inputs)
+                self.actor(fn, *args)
+                return
+        self.actor(_feed, inputs, Emitter.open(entry))
+
+    def take_actors(self) -> list[tuple[Callable[..., Any], tuple[Any, ...]]]:
+        actors, self._actors = self._actors, []
+        return actors
+
     def note_scope(self, scope: RunScope) -> RunScope:
         if scope.is_root and self.root is None:
             self.root = scope
         return scope
 
-    def start(self, nursery: trio.Nursery) -> None:
-        for fn, args in self._actors:
-            nursery.start_soon(fn, *args)
-        self._actors.clear()
-
     def seal(self) -> None:
+        stray = [inlet.stage.scope.name for inlet in self._inlets if not inlet.placed]
+        assert not stray, f"nodes wired but never fed: {stray}"
+        self._inlets.clear()
         for send in self._originals:
             send.close()
         self._originals.clear()
@@ -182,17 +220,23 @@ async def _run(
 ) -> None:
     try:
         with handle.cancel_scope:
-            async with trio.open_nursery() as nursery:
-                wiring = Wiring(state=state, bound=bound)
-                entry = wire(wiring, Outlet.to(sink) if sink is not None else Outlet())
-                handle.root = wiring.root
-                if wiring.root is not None:  # the root's start precedes every child's
-                    await wiring.root.start(start_input)
-                wiring.actor(_feed, inputs, Emitter.open(entry))
-                wiring.start(nursery)
-                wiring.seal()
-                if sink is not None:
-                    sink.close()
+            wiring = Wiring(state=state, bound=bound)
+            entry = wire(wiring, Outlet.to(sink) if sink is not None else Outlet())
+            handle.root = wiring.root
+            if wiring.root is not None:  # the root's start precedes every child's
+                await wiring.root.start(start_input)
+            wiring.feed(inputs, entry)
+            wiring.seal()
+            if sink is not None:
+                sink.close()
+            actors = wiring.take_actors()
+            if len(actors) == 1:  # one actor (a chain fused whole): no nursery needed
+                fn, args = actors[0]
+                await fn(*args)
+            else:
+                async with trio.open_nursery() as nursery:
+                    for fn, args in actors:
+                        nursery.start_soon(fn, *args)
     except BaseException as exc:  # noqa: BLE001 - a system task must never raise
         handle.error = sole_error(exc)
     finally:

@@ -129,7 +129,12 @@ async def test_a_streaming_input_is_fanned_out_to_every_branch() -> None:
             yield 1
 
     composed = RunnableLambda(tokens) | RunnableParallel(up=upper, n=count)
-    assert await composed.ainvoke(None) == {"up": "ABC", "n": 3}
+    total: Any = None
+    async for chunk in composed.astream(None):
+        total = chunk if total is None else total + chunk
+    assert total == {"up": "ABC", "n": 3}
+    # invoke hands each step the whole output (LangChain's result): one chunk per branch.
+    assert await composed.ainvoke(None) == {"up": "ABC", "n": 1}
 
 
 async def test_max_concurrency_bounds_parallel_branches(

@@ -83,12 +83,13 @@ async def test_assign_streams_a_model_branch_token_by_token() -> None:
 
 
 def test_assigned_key_replaces_an_input_key() -> None:
-    """A key both in the input and assigned takes the assigned value; passthrough keys stay
-    first."""
+    """A key both in the input and assigned takes the assigned value: invoke keeps the key in
+    its place (LangChain's ``{**input, **assigned}``); a stream sends the passthrough keys first."""
     assign = RunnablePassthrough.assign(q=lambda d: d["q"].upper())
     result = assign.invoke({"q": "hi", "z": 1})
     assert result == {"z": 1, "q": "HI"}
-    assert list(result) == ["z", "q"]
+    assert list(result) == ["q", "z"]
+    assert list(assign.stream({"q": "hi", "z": 1})) == [{"z": 1}, {"q": "HI"}]
 
 
 def test_runnable_assign_method() -> None:

@@ -168,7 +168,7 @@ class Boom(ValueError):
 def _failing_chain() -> Any:
     async def explode(chunks: AsyncIterator[int]) -> AsyncIterator[int]:
         async for n in chunks:
-            if n == 3:
+            if n >= 3:  # streamed: the fourth number; invoked: their sum
                 raise Boom("three")
             yield n
 
